@@ -1,0 +1,5 @@
+import sys
+
+from openami.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,60 @@
+"""The agent: observe -> plan in latent space -> act, with receding-horizon MPC.
+
+One model step spans `frameskip` world steps, so the agent plans once per model
+step and then plays that step's `frameskip` actions from a queue.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from openami.models import WorldModel
+from openami.planning import make_objective, make_planner
+from openami.planning.base import PlannerConfig
+from openami.planning.mpc import RecedingHorizon
+
+
+class Agent:
+    """Plans toward a goal image with a world model; `act(obs)` returns a world action."""
+
+    def __init__(self, model: WorldModel, planner: str, planner_config: PlannerConfig, objective: str,
+                 frameskip: int, world_action_dim: int, device: str | torch.device = "cpu") -> None:
+        self.model, self.frameskip, self.world_action_dim = model, frameskip, world_action_dim
+        self.device = torch.device(device)
+        self.mpc = RecedingHorizon(make_planner(planner, planner_config), make_objective(objective))
+        self.history = model.config.history
+        self.plan_seconds: list[float] = []
+        self.z_goal: Tensor | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.mpc.reset()
+        self._queue: list[np.ndarray] = []
+        self._z_hist: list[Tensor] = []
+        self.plan_seconds = []
+
+    @torch.inference_mode()
+    def encode_image(self, image: np.ndarray) -> Tensor:
+        """image uint8 (H, W, C) -> z (1, D)."""
+        pixels = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        return self.model.encode(pixels.permute(2, 0, 1)[None, None])[:, 0]
+
+    def set_goal(self, image: np.ndarray) -> None:
+        self.reset()
+        self.z_goal = self.encode_image(image)  # encoded once per goal, never per plan
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        if self.z_goal is None:
+            raise RuntimeError("call set_goal(image) before act(obs)")
+        if not self._queue:
+            self._z_hist = (self._z_hist + [self.encode_image(obs)])[-self.history:]
+            began = time.perf_counter()
+            action = self.mpc.act(self.model, torch.stack(self._z_hist, dim=1), self.z_goal)  # (1, f*A)
+            self.plan_seconds.append(time.perf_counter() - began)
+            self._queue = list(action[0].view(self.frameskip, self.world_action_dim).cpu().numpy())
+        return self._queue.pop(0)

@@ -1,0 +1,39 @@
+"""`ami collect`: reward-free experience from a world, written as a sharded dataset."""
+
+from __future__ import annotations
+
+import argparse
+
+from openami.cli.common import add_preset_argument, preset_from
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("collect", help="collect reward-free trajectories into a dataset",
+                       description="Run an exploration policy (a random walk with momentum) in a world and "
+                                   "write pixels, actions and true states as HDF5 shards plus manifest.json. "
+                                   "An interrupted collection keeps every complete shard; --resume continues.")
+    add_preset_argument(p)
+    p.add_argument("--world", help="short name (tworoom) or any Gymnasium id with rgb_array rendering "
+                                   "and a Box action space (default: the preset's)")
+    p.add_argument("--episodes", type=int, help="episodes to collect (default: the preset's)")
+    p.add_argument("--episode-length", type=int, help="world steps per episode")
+    p.add_argument("--size", type=int, help="image height and width in pixels (default 64)")
+    p.add_argument("--seed", type=int, help="episode i is seeded with seed + i")
+    p.add_argument("--out", required=True, help="dataset directory to create")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted collection in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from openami.data.collect import collect
+
+    cfg = preset_from(args).collect
+    overrides = {"world": args.world, "episodes": args.episodes, "episode_length": args.episode_length,
+                 "size": args.size, "seed": args.seed}
+    cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
+    out = collect(cfg.world, cfg.episodes, args.out, episode_length=cfg.episode_length, size=cfg.size,
+                  seed=cfg.seed, policy=cfg.policy, episodes_per_shard=cfg.episodes_per_shard,
+                  resume=args.resume, progress=not args.quiet)
+    print(f"dataset written to {out}")
+    return 0

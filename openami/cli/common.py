@@ -1,0 +1,21 @@
+"""Arguments shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from openami.presets import Preset, load_preset, preset_names
+
+
+def add_preset_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="tworoom", metavar="NAME|FILE",
+                        help=f"recipe of every setting: a built-in preset ({', '.join(preset_names())}) "
+                             "or a YAML file shaped like openami/configs/tworoom.yaml (default: tworoom)")
+
+
+def preset_from(args: argparse.Namespace) -> Preset:
+    return load_preset(args.preset)
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: the preset's)")

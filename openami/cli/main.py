@@ -1,0 +1,56 @@
+"""The `ami` command: one subcommand per module, each a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from openami.cli import collect, demo, evaluate, plan, train
+
+COMMANDS = {"collect": collect, "train": train, "plan": plan, "eval": evaluate, "demo": demo}
+
+DESCRIPTION = """\
+openami: JEPA world models that learn a world from pixels and actions alone, then
+plan toward goal images in latent space. Everything runs on a CPU by default.
+
+typical use:
+  ami demo                                   collect, train, evaluate, report (about 5 minutes)
+  ami collect --world tworoom --episodes 300 --out data/tworoom
+  ami train --data data/tworoom --out runs/tworoom
+  ami eval --run runs/tworoom --protocol tworoom-offset25
+  ami plan --run runs/tworoom --out episode.gif
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ami", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        module.add_parser(sub)
+        del name
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from openami.errors import USER_ERRORS
+
+    try:
+        return int(args.handler(args) or 0)
+    except USER_ERRORS as err:
+        print(f"ami {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ami {args.command}: interrupted; what was written so far is complete "
+              "(use --resume to continue)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

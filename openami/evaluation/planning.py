@@ -1,0 +1,200 @@
+"""Run a planning protocol: episodes of the agent (and a random baseline), scored."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from typing import Protocol as TypingProtocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from openami.agent import Agent
+from openami.config import Config, check
+from openami.evaluation.protocols import PROTOCOLS, Protocol, Task
+from openami.evaluation.stats import wilson_interval
+from openami.models import WorldModel
+from openami.planning.base import PlannerConfig
+from openami.training.config import RunConfig
+from openami.worlds import make_world
+
+
+@dataclass(frozen=True)
+class EvalConfig(Config):
+    """How the agent plans during an evaluation."""
+
+    planner: str = "cem"
+    """Registered planner: 'cem' or 'mppi'."""
+    objective: str = "sum"
+    """Registered objective: 'sum' (latent distance summed along the horizon) or 'terminal'."""
+    search: PlannerConfig = field(default_factory=lambda: PlannerConfig(
+        horizon=5, num_samples=300, iterations=3, action_dim=1))
+    """Sampling settings of the planner; action_dim and bounds are set from the model and world."""
+    device: str = "cpu"
+    """Torch device of the model during planning."""
+
+    def __post_init__(self) -> None:
+        check(bool(self.planner) and bool(self.objective), "eval.planner and eval.objective must be named")
+
+
+class Policy(TypingProtocol):
+    plan_seconds: list[float]
+
+    def set_goal(self, image: np.ndarray) -> None: ...
+
+    def act(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+class RandomPolicy:
+    """The baseline: uniform random actions from the world's action box."""
+
+    def __init__(self, env, seed: int) -> None:
+        self.space = env.action_space
+        self.rng = np.random.default_rng(seed)
+        self.plan_seconds: list[float] = []
+
+    def set_goal(self, image: np.ndarray) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(self.space.low, self.space.high).astype(np.float32)
+
+
+def make_agent(model: WorldModel, run: RunConfig, config: EvalConfig, env) -> Agent:
+    low, high = float(np.min(env.action_space.low)), float(np.max(env.action_space.high))
+    search = config.search.replace(action_dim=run.model.action_dim, action_low=low, action_high=high)
+    return Agent(model, config.planner, search, config.objective, run.train.frameskip,
+                 run.world_action_dim, config.device)
+
+
+def run_episode(env, policy: Policy, task: Task, budget: int, radius: float,
+                record: bool = False) -> dict[str, Any]:
+    """One episode from task.start toward the image of task.goal; success at any step."""
+    obs, info = env.reset(seed=0, options={"state": task.start})
+    policy.set_goal(env.unwrapped.render_state(task.goal))
+    goal = np.asarray(task.goal)
+    frames = [obs] if record else []
+    best, success_step = float("inf"), None
+    for t in range(budget):
+        obs, _, _, _, info = env.step(policy.act(obs))
+        if record:
+            frames.append(obs)
+        distance = float(np.linalg.norm(np.asarray(info["state"])[: goal.size] - goal))
+        best = min(best, distance)
+        if distance <= radius:
+            success_step = t + 1
+            break
+    result = {"success": success_step is not None, "steps": success_step or budget,
+              "min_distance": best, "final_distance": distance,
+              "start": np.asarray(task.start).tolist(), "goal": goal.tolist(),
+              "plan_calls": len(policy.plan_seconds),
+              "median_plan_s": statistics.median(policy.plan_seconds) if policy.plan_seconds else None}
+    if record:
+        result["frames"] = frames
+    return result
+
+
+def summarize(protocol: Protocol, records: list[dict[str, Any]]) -> dict[str, Any]:
+    wins = sum(r["success"] for r in records)
+    low, high = wilson_interval(wins, len(records))
+    times = [r["median_plan_s"] for r in records if r["median_plan_s"] is not None]
+    return {"episodes": len(records), "successes": wins, "success_rate": wins / max(1, len(records)),
+            "wilson95": [low, high], "median_plan_s": statistics.median(times) if times else None,
+            "mean_steps_success": (statistics.mean(r["steps"] for r in records if r["success"])
+                                   if wins else None)}
+
+
+def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: EvalConfig | None = None,
+             episodes: int | None = None, out_dir: str | Path | None = None, baseline: bool = True,
+             progress: bool = True) -> dict[str, Any]:
+    """Evaluate the model on a named protocol; writes episodes.jsonl and summary.json to out_dir."""
+    protocol: Protocol = PROTOCOLS.get(protocol_name)
+    config = config or EvalConfig()
+    if protocol.world != run.world:
+        raise ValueError(f"protocol {protocol.name} is defined on {protocol.world}, but the model was "
+                         f"trained on {run.world}")
+    env = make_world(protocol.world, **run.world_kwargs)
+    radius = protocol.success_radius * env.unwrapped.arena_width
+    tasks = protocol.tasks(env, episodes)
+    policies: dict[str, Policy] = {"agent": make_agent(model, run, config, env)}
+    if baseline:
+        policies["random"] = RandomPolicy(env, seed=0)
+    records: dict[str, list[dict[str, Any]]] = {name: [] for name in policies}
+    bar = tqdm(total=len(tasks) * len(policies), desc=protocol.name, disable=not progress, dynamic_ncols=True)
+    for name, policy in policies.items():
+        for i, task in enumerate(tasks):
+            record = run_episode(env, policy, task, protocol.budget, radius)
+            records[name].append({"protocol": protocol.name, "version": protocol.version,
+                                  "policy": name, "episode": i, **record})
+            bar.update(1)
+            if name == "agent":
+                wins = sum(r["success"] for r in records[name])
+                bar.set_postfix(success=f"{wins}/{i + 1}")
+    bar.close()
+    env.close()
+    summary = {"protocol": protocol.name, "version": protocol.version, "protocol_episodes": protocol.episodes,
+               "planner": config.planner, "objective": config.objective, "search": config.search.to_dict(),
+               **summarize(protocol, records["agent"])}
+    if baseline:
+        summary["random"] = summarize(protocol, records["random"])
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / f"{protocol.name}.episodes.jsonl").open("w") as f:
+            for name in records:
+                for r in records[name]:
+                    f.write(json.dumps(r) + "\n")
+        (out / f"{protocol.name}.summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def plan_episode(model: WorldModel, run: RunConfig, config: EvalConfig, start: list[float] | None = None,
+                 goal: list[float] | None = None, seed: int = 0, budget: int = 200,
+                 gif: str | Path | None = None, radius: float = 16 / 224) -> dict[str, Any]:
+    """One episode toward a goal; start/goal are true states (TwoRoom) or drawn from `seed`.
+
+    Worlds that cannot be placed at a state (any Gymnasium env) start from reset(seed)
+    and aim at the frame the exploration policy reaches 25 steps after that reset.
+    """
+    from openami.data.collect import rollout_policy
+    from openami.data.policies import PolicyConfig
+    from openami.report.gif import save_episode_gif
+
+    env = make_world(run.world, **run.world_kwargs)
+    world = env.unwrapped
+    agent = make_agent(model, run, config, env)
+    placeable = hasattr(world, "render_state")
+    if placeable:
+        rng = np.random.default_rng(seed)
+        room = int(rng.integers(0, 2))
+        start_state = np.asarray(start if start is not None else world.sample_free_position(rng, room), np.float32)
+        goal_state = np.asarray(goal if goal is not None else world.sample_free_position(rng, 1 - room),
+                                np.float32)
+        for name, state in (("--start", start_state), ("--goal", goal_state)):
+            if state.shape != (2,) or not world.is_free(state):
+                raise ValueError(f"{name} {state.tolist()} is not a free position in {run.world} "
+                                 "(x,y in [0,1], outside the wall)")
+        result = run_episode(env, agent, Task(start_state, goal_state), budget,
+                             radius * world.arena_width, record=gif is not None)
+        goal_image = world.render_state(goal_state)
+    else:
+        if start is not None or goal is not None:
+            raise ValueError(f"{run.world} cannot be placed at a given state: omit --start/--goal")
+        low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+        pixels, _, _ = rollout_policy(env, PolicyConfig(), low, high, seed, 26)
+        goal_image = pixels[-1]
+        obs, _ = env.reset(seed=seed)
+        agent.set_goal(goal_image)
+        frames = [obs]
+        for _ in range(budget):
+            obs, *_ = env.step(agent.act(obs))
+            frames.append(obs)
+        result = {"success": False, "steps": budget, "min_distance": float("nan"), "frames": frames,
+                  "median_plan_s": statistics.median(agent.plan_seconds)}
+    if gif is not None:
+        save_episode_gif(result.pop("frames"), goal_image, gif)
+    env.close()
+    return result

@@ -1,0 +1,95 @@
+"""Named, frozen, versioned planning protocols: which tasks, what budget, what counts.
+
+Changing how a protocol draws its tasks or judges success changes its numbers:
+bump its version and say so in the README, never edit it in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from openami.data.collect import rollout_policy
+from openami.data.policies import PolicyConfig
+from openami.registry import Registry
+
+# Training collections seed episode i with seed + i for small seeds; evaluation
+# tasks are drawn from seeds at and above this, which training never uses.
+EVAL_SEED = 1_000_000
+
+
+@dataclass(frozen=True)
+class Task:
+    start: np.ndarray  # true state to start from
+    goal: np.ndarray  # true state whose observation is the goal image
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    version: int
+    world: str
+    episodes: int
+    budget: int
+    """World steps the agent may take."""
+    success_radius: float
+    """Success when the agent comes this close to the goal position (fraction of arena width)."""
+    description: str
+    draw_tasks: Callable[[gym.Env, int], list[Task]]
+    """(env, number of episodes) -> tasks, deterministic."""
+
+    def tasks(self, env: gym.Env, episodes: int | None = None) -> list[Task]:
+        return self.draw_tasks(env, self.episodes if episodes is None else episodes)
+
+
+PROTOCOLS: Registry = Registry("protocol")
+
+# Same exploration policy as the default collection, frozen here so the protocol
+# does not move when the defaults do.
+_OFFSET_POLICY = PolicyConfig(name="momentum", momentum=0.9, scale=1.0)
+_OFFSET_EPISODE_LENGTH = 100
+_OFFSET = 25
+
+
+def _offset_tasks(env: gym.Env, n: int) -> list[Task]:
+    """Start at a random step of a held-out episode; goal = the state 25 steps later."""
+    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    tasks = []
+    for i in range(n):
+        seed = EVAL_SEED + i
+        _, _, states = rollout_policy(env, _OFFSET_POLICY, low, high, seed, _OFFSET_EPISODE_LENGTH)
+        start = int(np.random.default_rng(seed).integers(0, len(states) - _OFFSET))
+        tasks.append(Task(states[start].copy(), states[start + _OFFSET].copy()))
+    return tasks
+
+
+def _cross_tasks(env: gym.Env, n: int) -> list[Task]:
+    """Start uniformly in one room (alternating), goal uniformly in the other."""
+    world = env.unwrapped
+    tasks = []
+    for i in range(n):
+        rng = np.random.default_rng(EVAL_SEED + 500_000 + i)
+        room = i % 2
+        start = world.sample_free_position(rng, room=room)
+        goal = world.sample_free_position(rng, room=1 - room)
+        tasks.append(Task(np.asarray(start, np.float32), np.asarray(goal, np.float32)))
+    return tasks
+
+
+PROTOCOLS.register("tworoom-offset25")(Protocol(
+    name="tworoom-offset25", version=1, world="openami/TwoRoom-v0", episodes=100, budget=50,
+    success_radius=16 / 224,
+    description="Comparable to LeWorldModel's TwoRoom protocol: start at a random step of a held-out "
+                "episode (seed >= 1e6), goal = the observation 25 steps later; 50-step budget; success "
+                "within 16/224 of the arena width of the goal position at any step.",
+    draw_tasks=_offset_tasks))
+
+PROTOCOLS.register("tworoom-cross")(Protocol(
+    name="tworoom-cross", version=1, world="openami/TwoRoom-v0", episodes=100, budget=200,
+    success_radius=16 / 224,
+    description="Start uniformly in one room, goal uniformly in the other; the way leads through the "
+                "door, so greedy straight-line motion fails. 200-step budget; same success test.",
+    draw_tasks=_cross_tasks))

@@ -1,0 +1,65 @@
+"""Image encoders: pixels (N, C, H, W) -> embeddings (N, D)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from openami.models.config import ModelConfig
+from openami.registry import Registry
+
+ENCODERS: Registry = Registry("encoder")
+
+
+def _projector(in_dim: int, latent_dim: int) -> nn.Module:
+    # Frames of one world differ in a few pixels, so raw features of different frames
+    # start nearly identical; SIGReg's pull to spread them is second order in that
+    # spread and vanishes. Batch normalisation in the head standardises the spread
+    # across the batch so SIGReg has a gradient from the first step (LeWorldModel's
+    # projector also uses BatchNorm). The output layer stays linear: SIGReg sets its scale.
+    return nn.Sequential(nn.Linear(in_dim, 256), nn.BatchNorm1d(256), nn.GELU(), nn.Linear(256, latent_dim))
+
+
+@ENCODERS.register("cnn")
+class CNNEncoder(nn.Module):
+    """Stride-2 convolutions down to a 4x4-ish grid, then an MLP projector."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = config.channels
+        for out_ch in config.cnn_channels:
+            layers += [nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1), nn.GroupNorm(1, out_ch), nn.GELU()]
+            in_ch = out_ch
+        self.features = nn.Sequential(*layers)
+        grid = config.image_size // 2 ** len(config.cnn_channels)
+        self.project = _projector(in_ch * grid * grid, config.latent_dim)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, D)
+        return self.project(self.features(x).flatten(1))
+
+
+@ENCODERS.register("vit")
+class ViTEncoder(nn.Module):
+    """A small Vision Transformer: patch tokens, pre-norm blocks, mean-pooled."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        width = config.vit_width
+        self.patchify = nn.Conv2d(config.channels, width, config.vit_patch, stride=config.vit_patch)
+        num_patches = (config.image_size // config.vit_patch) ** 2
+        self.position = nn.Parameter(torch.randn(1, num_patches, width) * 0.02)
+        block = nn.TransformerEncoderLayer(width, config.vit_heads, 4 * width, dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, config.vit_depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.project = _projector(width, config.latent_dim)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, D)
+        tokens = self.patchify(x).flatten(2).transpose(1, 2) + self.position  # (N, P, W)
+        tokens = self.norm(self.blocks(tokens))
+        return self.project(tokens.mean(dim=1))
+
+
+def build_encoder(config: ModelConfig) -> nn.Module:
+    return ENCODERS.get(config.encoder)(config)

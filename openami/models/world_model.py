@@ -1,0 +1,54 @@
+"""WorldModel: encode pixels into latents and roll latents forward under actions."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from openami.models.config import ModelConfig
+from openami.models.encoders import build_encoder
+from openami.models.predictors import build_predictor
+
+
+class WorldModel(nn.Module):
+    """A JEPA world model: z = E(o), z' = P(z history, a).
+
+    `encode` and `rollout` are the seam the planners use (see DESIGN.md).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = build_encoder(config)
+        self.predictor = build_predictor(config)
+
+    def encode(self, obs: Tensor) -> Tensor:
+        """obs (B, T, C, H, W), uint8 in [0, 255] or float in [0, 1] -> z (B, T, D)."""
+        B, T = obs.shape[:2]
+        pixels = obs.flatten(0, 1)
+        if pixels.dtype == torch.uint8:
+            pixels = pixels.float().div_(255.0)
+        z = self.encoder(pixels - 0.5)  # (B*T, D)
+        return z.view(B, T, -1)
+
+    def predict(self, z_hist: Tensor, action: Tensor) -> Tensor:
+        """One step: z_hist (B, T, D), action (B, A) -> next z (B, D)."""
+        return self.predictor(self._window(z_hist), action)
+
+    def rollout(self, z_hist: Tensor, actions: Tensor) -> Tensor:
+        """Open-loop: z_hist (B, T, D), actions (B, H, A) -> z_pred (B, H, D)."""
+        window = self._window(z_hist)
+        preds = []
+        for h in range(actions.shape[1]):
+            z_next = self.predictor(window, actions[:, h])  # (B, D)
+            preds.append(z_next)
+            window = torch.cat([window[:, 1:], z_next.unsqueeze(1)], dim=1)
+        return torch.stack(preds, dim=1)
+
+    def _window(self, z_hist: Tensor) -> Tensor:
+        """The last `history` embeddings; a shorter history is padded with its first one."""
+        T = self.config.history
+        if z_hist.shape[1] >= T:
+            return z_hist[:, -T:]
+        pad = z_hist[:, :1].expand(-1, T - z_hist.shape[1], -1)
+        return torch.cat([pad, z_hist], dim=1)

@@ -1,0 +1,24 @@
+"""Episodes as animated GIFs: what the agent sees beside the goal it was given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def save_episode_gif(frames: list[np.ndarray], goal: np.ndarray, out: str | Path, scale: int = 4,
+                     fps: int = 20) -> Path:
+    """frames: (H, W, 3) uint8 each; writes [observation | goal] side by side, upscaled."""
+    if not frames:
+        raise ValueError("no frames to save")
+    gap = np.full((goal.shape[0], 2, 3), 255, dtype=np.uint8)
+    images = []
+    for frame in frames:
+        tile = np.concatenate([frame, gap, goal], axis=1)
+        tile = tile.repeat(scale, axis=0).repeat(scale, axis=1)
+        images.append(Image.fromarray(tile))
+    out = Path(out)
+    images[0].save(out, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return out

@@ -1,0 +1,44 @@
+"""Training curves as PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from openami.training.metrics import read_metrics  # noqa: E402
+
+
+def plot_training(run_dir: str | Path, out: str | Path) -> Path:
+    """Loss terms and the collapse watch (embedding std, effective rank) against steps."""
+    records = read_metrics(Path(run_dir))
+    if not records:
+        raise FileNotFoundError(f"{run_dir} has no metrics.jsonl to plot: train a model first")
+    steps = [r["step"] for r in records]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for key, label in (("pred_loss", "prediction (train)"), ("val_pred_loss", "prediction (validation)")):
+        if key in records[0]:
+            axes[0].plot(steps, [r[key] for r in records], label=label)
+    axes[0].set_yscale("log")
+    axes[0].set_title("latent prediction loss")
+    axes[0].legend()
+    axes[1].plot(steps, [r["reg_loss"] for r in records], color="tab:purple")
+    axes[1].set_yscale("log")
+    axes[1].set_title("regulariser (SIGReg / VICReg)")
+    axes[2].plot(steps, [r["effective_rank"] for r in records], label="effective rank")
+    axes[2].set_title("collapse watch")
+    twin = axes[2].twinx()
+    twin.plot(steps, [r["embed_std"] for r in records], color="tab:orange", label="embedding std")
+    axes[2].legend(loc="lower left")
+    twin.legend(loc="lower right")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

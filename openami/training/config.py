@@ -1,0 +1,71 @@
+"""Training settings and the resolved run config saved next to every checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from openami.config import Config, check
+from openami.models.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    """How a world model is trained."""
+
+    steps: int = 1500
+    """Optimizer steps in total (a resumed run continues up to this)."""
+    batch_size: int = 128
+    """Windows per step."""
+    lr: float = 2e-3
+    """Peak learning rate of AdamW (linear warm-up, cosine decay to 10%)."""
+    weight_decay: float = 1e-3
+    """AdamW weight decay."""
+    warmup_steps: int = 50
+    """Steps of linear learning-rate warm-up."""
+    future: int = 3
+    """Predicted steps per window: the predictor rolls out this many steps open-loop."""
+    frameskip: int = 5
+    """World steps per model step; the model's action is the concatenation of these."""
+    regularizer: str = "sigreg"
+    """Anti-collapse regulariser on the embeddings: 'sigreg' or 'vicreg'."""
+    reg_weight: float = 0.1
+    """Lambda: weight of the regulariser against the prediction loss."""
+    val_fraction: float = 0.05
+    """Fraction of episodes held out to report validation prediction error."""
+    grad_clip: float = 1.0
+    """Gradient norm clipping (0 disables)."""
+    log_every: int = 25
+    """Steps between metric records."""
+    checkpoint_every: int = 250
+    """Steps between checkpoints (one is always written at the end)."""
+    keep_checkpoints: int = 2
+    """How many recent checkpoints to keep on disk."""
+    seed: int = 0
+    """Seed of initialisation and batch sampling."""
+    device: str = "cpu"
+    """Torch device, e.g. 'cpu', 'cuda', 'cuda:1'."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "future", "frameskip", "log_every", "checkpoint_every",
+                     "keep_checkpoints"):
+            check(getattr(self, name) > 0, f"train.{name} must be positive, got {getattr(self, name)}")
+        check(self.lr > 0, f"train.lr must be positive, got {self.lr}")
+        check(self.reg_weight >= 0, f"train.reg_weight must be >= 0, got {self.reg_weight}")
+        check(0 <= self.val_fraction < 1, f"train.val_fraction must be in [0, 1), got {self.val_fraction}")
+        check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
+
+
+@dataclass(frozen=True)
+class RunConfig(Config):
+    """Everything needed to rebuild a trained model and know what it was trained on."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: str = ""
+    """Path of the dataset directory the model was trained on."""
+    world: str = "openami/TwoRoom-v0"
+    """Gymnasium id of the world the data came from."""
+    world_kwargs: dict = field(default_factory=dict)
+    """Keyword arguments the world was made with."""
+    world_action_dim: int = 2
+    """The world's own action size (the model's is this times the frameskip)."""

@@ -1,0 +1,168 @@
+"""The training loop: pixels -> embeddings -> multi-step latent prediction + regulariser."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import default_collate
+from tqdm.auto import tqdm
+
+from openami.data import WindowDataset, open_dataset, split_episodes
+from openami.losses import REGULARIZERS, prediction_loss
+from openami.models import ModelConfig, WorldModel
+from openami.training.checkpoint import (
+    CheckpointError,
+    last_checkpoint,
+    load_run_config,
+    load_train_state,
+    load_weights,
+    save_checkpoint,
+)
+from openami.training.config import RunConfig, TrainConfig
+from openami.training.metrics import MetricsLog, embedding_stats, trim_metrics
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    seconds: float
+    final_loss: float
+    val_loss: float
+
+
+def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regularizer: str,
+                reg_weight: float, generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
+    """Loss of one batch of windows; returns (total, parts) with the embeddings in parts['z']."""
+    z = model.encode(batch["pixels"])  # (B, L, D), L = history + future
+    z_hist, z_target = z[:, :history], z[:, history:]
+    # action t moves frame t to frame t+1, so predictions start from the last history action.
+    z_pred = model.rollout(z_hist, batch["actions"][:, history - 1:])  # (B, future, D)
+    pred = prediction_loss(z_pred, z_target)
+    reg = REGULARIZERS.get(regularizer)(z.flatten(0, 1), generator)
+    return pred + reg_weight * reg, {"pred_loss": pred, "reg_loss": reg, "z": z}
+
+
+def fit(data_dir: str | Path, run_dir: str | Path, model: ModelConfig | None = None,
+        train: TrainConfig | None = None, progress: bool = True) -> TrainResult:
+    """Train a new world model on a dataset made by `ami collect`; write the run to run_dir."""
+    run_dir = Path(run_dir)
+    if (run_dir / "config.yaml").exists():
+        raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+    manifest = open_dataset(data_dir, verify=False).manifest
+    train = train or TrainConfig()
+    model = (model or ModelConfig()).replace(
+        image_size=manifest["image_shape"][0], channels=manifest["image_shape"][2],
+        action_dim=manifest["action_dim"] * train.frameskip)
+    config = RunConfig(model=model, train=train, data=str(Path(data_dir).resolve()), world=manifest["world"],
+                       world_kwargs=manifest["world_kwargs"], world_action_dim=manifest["action_dim"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save_yaml(run_dir / "config.yaml")
+    return _train(config, run_dir, resume=False, progress=progress)
+
+
+def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True) -> TrainResult:
+    """Continue a stopped run from its last checkpoint, up to `steps` (default: its own schedule)."""
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    if steps is not None and steps != config.train.steps:
+        config = config.replace(train=config.train.replace(steps=steps))
+        config.save_yaml(run_dir / "config.yaml")
+    return _train(config, run_dir, resume=True, progress=progress)
+
+
+def _train(config: RunConfig, run_dir: Path, resume: bool, progress: bool) -> TrainResult:
+    experience = open_dataset(config.data)
+    cfg = config.train
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    net = WorldModel(config.model).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sampler = torch.Generator().manual_seed(cfg.seed)
+    reg_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    start = 0
+    if resume:
+        checkpoint = last_checkpoint(run_dir)
+        load_weights(net, checkpoint / "model.safetensors")
+        state = load_train_state(checkpoint)
+        optimizer.load_state_dict(state["optimizer"])
+        sampler.set_state(state["sampler"])
+        reg_generator.set_state(state["reg_generator"])
+        start = int(state["step"])
+        trim_metrics(run_dir, start)
+        if start >= cfg.steps:
+            raise CheckpointError(f"{run_dir} already finished {start} of {cfg.steps} steps: "
+                                  "ask for more with --steps")
+
+    train_eps, val_eps = split_episodes(experience.num_episodes, cfg.val_fraction, cfg.seed)
+    history = config.model.history
+    train_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, train_eps)
+    val_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, val_eps) if val_eps else None
+    val_batch = _fixed_batch(val_set, cfg.batch_size, cfg.seed, device) if val_set else None
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        progress_ = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress_))))
+
+    log = MetricsLog(run_dir)
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
+               disable=not progress, dynamic_ncols=True)
+    began, loss_value, val_loss = time.time(), float("nan"), float("nan")
+    net.train()
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+        idx = torch.randint(len(train_set), (cfg.batch_size,), generator=sampler)
+        batch = _to(default_collate([train_set[int(i)] for i in idx]), device)
+        loss, parts = jepa_losses(net, batch, history, cfg.regularizer, cfg.reg_weight, reg_generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        optimizer.step()
+        loss_value = loss.item()
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            record = {"loss": loss_value, "pred_loss": parts["pred_loss"].item(),
+                      "reg_loss": parts["reg_loss"].item(), "lr": lr_at(step),
+                      **embedding_stats(parts["z"].detach().flatten(0, 1))}
+            if val_batch is not None:
+                val_loss = _validate(net, val_batch, history)
+                record["val_pred_loss"] = val_loss
+            record["elapsed_s"] = time.time() - began
+            log.write(done, record)
+            bar.set_postfix(loss=f"{loss_value:.4f}", pred=f"{record['pred_loss']:.4f}",
+                            rank=f"{record['effective_rank']:.1f}")
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            state = {"optimizer": optimizer.state_dict(), "sampler": sampler.get_state(),
+                     "reg_generator": reg_generator.get_state(), "step": torch.tensor(done)}
+            save_checkpoint(run_dir, done, net, state, keep=cfg.keep_checkpoints)
+    bar.close()
+    log.close()
+    return TrainResult(run_dir, cfg.steps, time.time() - began, loss_value, val_loss)
+
+
+@torch.no_grad()
+def _validate(net: WorldModel, batch: dict[str, Tensor], history: int) -> float:
+    net.eval()
+    z = net.encode(batch["pixels"])
+    z_pred = net.rollout(z[:, :history], batch["actions"][:, history - 1:])
+    net.train()
+    return prediction_loss(z_pred, z[:, history:]).item()
+
+
+def _fixed_batch(dataset: WindowDataset, size: int, seed: int, device: torch.device) -> dict[str, Tensor]:
+    g = torch.Generator().manual_seed(seed + 7)
+    idx = torch.randperm(len(dataset), generator=g)[:size]
+    return _to(default_collate([dataset[int(i)] for i in idx]), device)
+
+
+def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}

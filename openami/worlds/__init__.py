@@ -1,0 +1,75 @@
+"""Simulated worlds: short names, Gymnasium registration, and a factory.
+
+Importing this package registers the built-in worlds with Gymnasium, so that
+``gymnasium.make("openami/TwoRoom-v0")`` works after ``import openami.worlds``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import gymnasium
+from gymnasium import spaces
+
+from openami.registry import Registry
+from openami.worlds.pixels import PixelObservation
+from openami.worlds.tworoom import TwoRoomEnv
+
+__all__ = ["WORLDS", "PixelObservation", "TwoRoomEnv", "make_world", "resolve_world_id"]
+
+WORLDS: Registry[str] = Registry("world")
+"""Short world name -> Gymnasium id of a built-in world."""
+
+WORLDS.register("tworoom")("openami/TwoRoom-v0")
+
+# The guard keeps re-imports (importlib.reload, tests) from registering twice.
+if "openami/TwoRoom-v0" not in gymnasium.registry:
+    gymnasium.register(
+        id="openami/TwoRoom-v0",
+        entry_point="openami.worlds.tworoom:TwoRoomEnv",
+        max_episode_steps=None,  # reward-free world: the caller bounds episodes
+    )
+
+
+def _builtin_ids() -> set[str]:
+    return {WORLDS.get(name) for name in WORLDS}
+
+
+def resolve_world_id(name: str) -> str:
+    """The Gymnasium id for a short world name, or ``name`` itself if Gymnasium knows it."""
+    if name in WORLDS:
+        return WORLDS.get(name)
+    if ("/" in name or "-v" in name) and name in gymnasium.registry:
+        return name
+    match = difflib.get_close_matches(name, WORLDS.names(), n=1)
+    hint = f" (did you mean {match[0]!r}?)" if match else ""
+    message = (
+        f"unknown world {name!r}{hint}. Built-in worlds: {', '.join(WORLDS.names())}. Any installed "
+        "Gymnasium id with render_mode='rgb_array' and a Box action space also works (e.g. 'Pendulum-v1')"
+    )
+    if "/" in name or "-v" in name:
+        gym_match = difflib.get_close_matches(name, list(gymnasium.registry), n=1)
+        gym_hint = f"; did you mean {gym_match[0]!r}?" if gym_match else ""
+        message += f"; {name!r} is not a registered Gymnasium id{gym_hint}"
+    raise KeyError(message)
+
+
+def make_world(name: str, size: int = 64, **kwargs: Any) -> gymnasium.Env:
+    """Build a world by short name or Gymnasium id, observing size x size RGB uint8 images.
+
+    Built-in worlds render at ``size`` themselves; any other Gymnasium env is wrapped in
+    :class:`PixelObservation`. ``kwargs`` go to the env's constructor.
+    """
+    world_id = resolve_world_id(name)
+    if world_id in _builtin_ids():
+        return gymnasium.make(world_id, render_mode="rgb_array", size=size, **kwargs)
+    env = gymnasium.make(world_id, render_mode="rgb_array", **kwargs)
+    if not isinstance(env.action_space, spaces.Box):
+        kind = type(env.action_space).__name__
+        env.close()
+        raise ValueError(
+            f"{world_id} has a {kind} action space; openami worlds need a continuous Box action "
+            "space (pick an env with continuous actions, e.g. 'Pendulum-v1')"
+        )
+    return PixelObservation(env, size=size)

@@ -1,0 +1,32 @@
+"""Shared fixtures: a tiny TwoRoom dataset and a tiny trained run, made once per session."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from openami.data.collect import collect
+from openami.models import ModelConfig
+from openami.training import TrainConfig, fit
+
+TINY_MODEL = ModelConfig(cnn_channels=(8, 16), latent_dim=16, predictor_width=32, predictor_depth=1)
+TINY_TRAIN = TrainConfig(steps=6, batch_size=8, future=2, frameskip=2, log_every=2, checkpoint_every=3,
+                         warmup_steps=2)
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "tworoom"
+    return collect("tworoom", 6, out, episode_length=20, size=32, episodes_per_shard=4, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    fit(tiny_data, run, TINY_MODEL, TINY_TRAIN, progress=False)
+    return run

@@ -1,0 +1,89 @@
+"""Every subcommand once, in a subprocess, with tiny budgets (as a user would run them)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from openami.cli.main import COMMANDS
+
+TINY_PRESET = {
+    "collect": {"world": "tworoom", "episodes": 6, "episode_length": 30, "size": 32, "episodes_per_shard": 4},
+    "model": {"cnn_channels": [8, 16], "latent_dim": 16, "predictor_width": 32, "predictor_depth": 1},
+    "train": {"steps": 4, "batch_size": 8, "future": 2, "frameskip": 2, "log_every": 2, "checkpoint_every": 2},
+    "eval": {"planner": "cem", "objective": "sum",
+             "search": {"horizon": 3, "num_samples": 32, "iterations": 2, "action_dim": 1}},
+    "demo_episodes": {"tworoom-offset25": 2, "tworoom-cross": 1},
+}
+
+
+def ami(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "openami", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli")
+    (path / "tiny.yaml").write_text(yaml.safe_dump(TINY_PRESET))
+    return path
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help(command, tmp_path):
+    result = ami(*([command] if command else []), "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "usage: ami" in result.stdout
+
+
+def test_collect_train_eval_plan(workdir):
+    r = ami("collect", "--preset", "tiny.yaml", "--out", "data", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((workdir / "data" / "manifest.json").read_text())["episodes"] == 6
+
+    r = ami("train", "--preset", "tiny.yaml", "--data", "data", "--out", "run", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    r = ami("train", "--out", "run", "--resume", "--steps", "6", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert (workdir / "run" / "last").read_text().strip() == "step-0000006"
+
+    r = ami("eval", "--preset", "tiny.yaml", "--run", "run", "--protocol", "tworoom-offset25", "--episodes", "2",
+            "--out", "eval", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "only 2 of the protocol's 100 episodes" in r.stdout
+    summary = json.loads((workdir / "eval" / "tworoom-offset25.summary.json").read_text())
+    assert summary["episodes"] == 2 and 0 <= summary["wilson95"][0] <= summary["wilson95"][1] <= 1
+    lines = (workdir / "eval" / "tworoom-offset25.episodes.jsonl").read_text().splitlines()
+    assert {json.loads(line)["policy"] for line in lines} == {"agent", "random"} and len(lines) == 4
+
+    r = ami("plan", "--preset", "tiny.yaml", "--run", "run", "--budget", "10", "--out", "ep.gif", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert (workdir / "ep.gif").read_bytes()[:6] == b"GIF89a"
+
+
+def test_user_mistakes_get_one_line_errors(workdir):
+    r = ami("train", "--data", "missing", "--out", "run2", cwd=workdir)
+    assert r.returncode == 2 and "no manifest.json" in r.stderr and "Traceback" not in r.stderr
+    r = ami("collect", "--world", "tworom", "--episodes", "1", "--out", "x", cwd=workdir)
+    assert r.returncode == 2 and "tworoom" in r.stderr and "Traceback" not in r.stderr
+    r = ami("eval", "--run", "nowhere", cwd=workdir)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    (workdir / "typo.yaml").write_text("train: {stepz: 3}\n")
+    r = ami("collect", "--preset", "typo.yaml", "--out", "y", cwd=workdir)
+    assert r.returncode == 2 and "did you mean 'steps'" in r.stderr
+
+
+def test_demo_end_to_end(workdir):
+    r = ami("demo", "--preset", "tiny.yaml", "--out", "demo", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    out = workdir / "demo"
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["evaluations"]) == {"tworoom-offset25", "tworoom-cross"}
+    assert (out / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "episode.gif").read_bytes()[:6] == b"GIF89a"
+    assert "episode.gif" in (out / "index.html").read_text()
+    r = ami("demo", "--preset", "tiny.yaml", "--out", "demo", "--quiet", cwd=workdir)
+    assert r.returncode == 2 and "already holds a demo" in r.stderr

@@ -1,0 +1,75 @@
+import json
+
+import pytest
+import torch
+from conftest import TINY_MODEL, TINY_TRAIN
+
+from openami.training import CheckpointError, fit, load_model, resume
+from openami.training.checkpoint import last_checkpoint
+from openami.training.metrics import embedding_stats, read_metrics
+
+
+def test_run_directory_layout_and_model_rebuilds_from_config(tiny_run):
+    assert (tiny_run / "config.yaml").is_file()
+    assert (tiny_run / "last").read_text().strip() == "step-0000006"
+    assert (last_checkpoint(tiny_run) / "model.safetensors").is_file()
+    assert list((tiny_run / "tb").iterdir()), "TensorBoard events are written"
+    records = read_metrics(tiny_run)
+    assert [r["step"] for r in records] == [2, 4, 6]
+    assert {"pred_loss", "reg_loss", "embed_std", "effective_rank", "val_pred_loss"} <= set(records[0])
+    model, config = load_model(tiny_run)
+    assert config.model.action_dim == 2 * TINY_TRAIN.frameskip
+    z = model.encode(torch.zeros(1, 1, 3, 32, 32, dtype=torch.uint8))
+    assert z.shape == (1, 1, TINY_MODEL.latent_dim)
+
+
+def test_resume_matches_an_uninterrupted_run(tiny_data, tmp_path):
+    train = TINY_TRAIN.replace(steps=4, checkpoint_every=2)
+    fit(tiny_data, tmp_path / "straight", TINY_MODEL, train, progress=False)
+    fit(tiny_data, tmp_path / "stopped", TINY_MODEL, train.replace(steps=2), progress=False)
+    resume(tmp_path / "stopped", steps=4, progress=False)
+    a, _ = load_model(tmp_path / "straight")
+    b, _ = load_model(tmp_path / "stopped")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(pa, pb, msg=f"{name} differs after resume")
+    assert [r["step"] for r in read_metrics(tmp_path / "stopped")] == [2, 4]
+
+
+def test_finished_run_refuses_resume_without_more_steps(tiny_run):
+    with pytest.raises(CheckpointError, match="--steps"):
+        resume(tiny_run, progress=False)
+
+
+def test_existing_run_is_never_overwritten(tiny_data, tiny_run):
+    before = (tiny_run / "config.yaml").read_text()
+    with pytest.raises(FileExistsError, match="--resume"):
+        fit(tiny_data, tiny_run, TINY_MODEL, TINY_TRAIN, progress=False)
+    assert (tiny_run / "config.yaml").read_text() == before
+
+
+def test_corrupt_or_missing_checkpoints_are_explained(tiny_data, tmp_path):
+    fit(tiny_data, tmp_path / "run", TINY_MODEL, TINY_TRAIN.replace(steps=2, checkpoint_every=2), progress=False)
+    weights = last_checkpoint(tmp_path / "run") / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_model(tmp_path / "run")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+    (tmp_path / "run" / "last").unlink()
+    with pytest.raises(CheckpointError, match="no checkpoint yet"):
+        load_model(tmp_path / "run")
+
+
+def test_embedding_stats_flag_collapse():
+    healthy = embedding_stats(torch.randn(512, 16))
+    collapsed = embedding_stats(torch.randn(512, 1) * torch.ones(1, 16))
+    assert healthy["effective_rank"] > 12 and collapsed["effective_rank"] < 1.5
+    assert embedding_stats(torch.zeros(64, 16))["embed_std"] == 0.0
+
+
+def test_config_yaml_records_the_data_and_world(tiny_run, tiny_data):
+    import yaml
+
+    config = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    assert config["world"] == "openami/TwoRoom-v0" and config["world_kwargs"] == {"size": 32}
+    assert json.loads((tiny_data / "manifest.json").read_text())["episodes"] == 6
