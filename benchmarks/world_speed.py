@@ -6,30 +6,14 @@ python benchmarks/world_speed.py --steps 20000 --size 64
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import gymnasium
 import numpy as np
-import torch
+from provenance import provenance, write_json
 
 from openami.worlds import TwoRoomEnv, make_world
-
-
-def git_commit() -> str:
-    """HEAD's hash, or "uncommitted" outside a git checkout or before the first commit."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "uncommitted"
-    return out.stdout.strip()
 
 
 def steps_per_second(env: gymnasium.Env, actions: np.ndarray) -> float:
@@ -72,30 +56,12 @@ def main(argv: list[str] | None = None) -> dict:
     for name, rate in figures.items():
         print(f"{name:<{width}}  {rate:>10,.0f}  {1e6 / rate:>8.1f}")
 
-    record = {
-        "benchmark": "world_speed",
-        "commit": git_commit(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "gymnasium": gymnasium.__version__,
-        "settings": {
-            "world": "tworoom",
-            "steps": args.steps,
-            "size": args.size,
-            "repeats": args.repeats,
-            "action_seed": 0,
-        },
-        "steps_per_second": {name: round(rate, 1) for name, rate in figures.items()},
-        "steps_per_second_runs": {name: [round(r, 1) for r in rates] for name, rates in runs.items()},
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(args.out)  # readers never see a half-written file
+    settings = {"world": "tworoom", "steps": args.steps, "size": args.size, "repeats": args.repeats,
+                "action_seed": 0, "gymnasium": gymnasium.__version__}
+    record = {"benchmark": "world_speed", **provenance(settings),
+              "steps_per_second": {name: round(rate, 1) for name, rate in figures.items()},
+              "steps_per_second_runs": {name: [round(r, 1) for r in rates] for name, rates in runs.items()}}
+    write_json(args.out, record)
     print(f"wrote {args.out}")
     return record
 

@@ -18,12 +18,34 @@ from openami.planning.base import PlannerConfig
 from openami.planning.mpc import RecedingHorizon
 
 
+class HeldActions:
+    """Plans one world action per model step, held for its `frameskip` world steps.
+
+    The model's action is the concatenation of `frameskip` world actions. Sampling them
+    independently makes sampled paths diffuse (the actions average out) and multiplies
+    the search space by `frameskip`; holding each one makes paths travel, as the
+    momentum-walk training data does, and the planner searches H x A numbers, not H x f x A.
+    """
+
+    def __init__(self, model: WorldModel, frameskip: int) -> None:
+        self.model, self.frameskip = model, frameskip
+
+    def encode(self, obs: Tensor) -> Tensor:
+        return self.model.encode(obs)
+
+    def rollout(self, z_hist: Tensor, actions: Tensor) -> Tensor:  # actions (B, H, A) -> (B, H, D)
+        return self.model.rollout(z_hist, actions.repeat(1, 1, self.frameskip))
+
+
 class Agent:
     """Plans toward a goal image with a world model; `act(obs)` returns a world action."""
 
     def __init__(self, model: WorldModel, planner: str, planner_config: PlannerConfig, objective: str,
-                 frameskip: int, world_action_dim: int, device: str | torch.device = "cpu") -> None:
-        self.model, self.frameskip, self.world_action_dim = model, frameskip, world_action_dim
+                 frameskip: int, world_action_dim: int, device: str | torch.device = "cpu",
+                 hold_actions: bool = True) -> None:
+        self.frameskip, self.world_action_dim, self.hold_actions = frameskip, world_action_dim, hold_actions
+        self.model = model
+        self.planned_model = HeldActions(model, frameskip) if hold_actions else model
         self.device = torch.device(device)
         self.mpc = RecedingHorizon(make_planner(planner, planner_config), make_objective(objective))
         self.history = model.config.history
@@ -54,7 +76,9 @@ class Agent:
         if not self._queue:
             self._z_hist = (self._z_hist + [self.encode_image(obs)])[-self.history:]
             began = time.perf_counter()
-            action = self.mpc.act(self.model, torch.stack(self._z_hist, dim=1), self.z_goal)  # (1, f*A)
+            action = self.mpc.act(self.planned_model, torch.stack(self._z_hist, dim=1), self.z_goal)
             self.plan_seconds.append(time.perf_counter() - began)
+            if self.hold_actions:  # (1, A): the same action for the whole model step
+                action = action.repeat(1, self.frameskip)
             self._queue = list(action[0].view(self.frameskip, self.world_action_dim).cpu().numpy())
         return self._queue.pop(0)

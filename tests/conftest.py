@@ -9,7 +9,7 @@ from openami.data.collect import collect
 from openami.models import ModelConfig
 from openami.training import TrainConfig, fit
 
-TINY_MODEL = ModelConfig(cnn_channels=(8, 16), latent_dim=16, predictor_width=32, predictor_depth=1)
+TINY_MODEL = ModelConfig(cnn_channels=(8, 16), cnn_stem=2, latent_dim=16, predictor_width=32, predictor_depth=1)
 TINY_TRAIN = TrainConfig(steps=6, batch_size=8, future=2, frameskip=2, log_every=2, checkpoint_every=3,
                          warmup_steps=2)
 

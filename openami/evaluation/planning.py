@@ -31,8 +31,10 @@ class EvalConfig(Config):
     objective: str = "sum"
     """Registered objective: 'sum' (latent distance summed along the horizon) or 'terminal'."""
     search: PlannerConfig = field(default_factory=lambda: PlannerConfig(
-        horizon=5, num_samples=300, iterations=3, action_dim=1))
+        horizon=10, num_samples=200, iterations=3, action_dim=2))
     """Sampling settings of the planner; action_dim and bounds are set from the model and world."""
+    hold_actions: bool = True
+    """Plan one world action per model step, held for the frameskip (else all frameskip actions)."""
     device: str = "cpu"
     """Torch device of the model during planning."""
 
@@ -65,9 +67,10 @@ class RandomPolicy:
 
 def make_agent(model: WorldModel, run: RunConfig, config: EvalConfig, env) -> Agent:
     low, high = float(np.min(env.action_space.low)), float(np.max(env.action_space.high))
-    search = config.search.replace(action_dim=run.model.action_dim, action_low=low, action_high=high)
+    action_dim = run.world_action_dim if config.hold_actions else run.model.action_dim
+    search = config.search.replace(action_dim=action_dim, action_low=low, action_high=high)
     return Agent(model, config.planner, search, config.objective, run.train.frameskip,
-                 run.world_action_dim, config.device)
+                 run.world_action_dim, config.device, hold_actions=config.hold_actions)
 
 
 def run_episode(env, policy: Policy, task: Task, budget: int, radius: float,

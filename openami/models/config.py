@@ -23,8 +23,10 @@ class ModelConfig(Config):
     """How many past embeddings the predictor sees (T)."""
     encoder: str = "cnn"
     """Registered encoder name: 'cnn' (default) or 'vit'."""
-    cnn_channels: tuple[int, ...] = (16, 32, 64, 64)
-    """Output channels of the CNN's stride-2 convolutions."""
+    cnn_channels: tuple[int, ...] = (32, 64, 64)
+    """Output channels of the CNN's layers: the patchify stem, then stride-2 convolutions."""
+    cnn_stem: int = 4
+    """Kernel and stride of the CNN's first convolution (a patchify stem; 2 = plain stride-2)."""
     vit_patch: int = 8
     """ViT patch size in pixels."""
     vit_width: int = 128
@@ -35,7 +37,7 @@ class ModelConfig(Config):
     """ViT attention heads."""
     predictor: str = "transformer"
     """Registered predictor name: 'transformer' (AdaLN action conditioning) or 'mlp'."""
-    predictor_width: int = 128
+    predictor_width: int = 64
     """Width of the predictor's hidden layers or tokens."""
     predictor_depth: int = 2
     """Predictor blocks (transformer) or hidden layers (mlp)."""
@@ -49,9 +51,11 @@ class ModelConfig(Config):
             check(getattr(self, name) > 0, f"model.{name} must be positive, got {getattr(self, name)}")
         check(len(self.cnn_channels) > 0 and all(c > 0 for c in self.cnn_channels),
               f"model.cnn_channels must be positive integers, got {self.cnn_channels}")
-        check(self.image_size % (2 ** len(self.cnn_channels)) == 0 or self.encoder != "cnn",
-              f"model.image_size {self.image_size} must be divisible by 2**len(cnn_channels)="
-              f"{2 ** len(self.cnn_channels)} for the cnn encoder")
+        reduction = self.cnn_stem * 2 ** (len(self.cnn_channels) - 1)
+        check(self.image_size % reduction == 0 or self.encoder != "cnn",
+              f"model.image_size {self.image_size} must be divisible by cnn_stem * 2**(len(cnn_channels)-1)"
+              f" = {reduction} for the cnn encoder")
+        check(self.cnn_stem >= 2, f"model.cnn_stem must be at least 2, got {self.cnn_stem}")
         check(self.image_size % self.vit_patch == 0 or self.encoder != "vit",
               f"model.image_size {self.image_size} must be divisible by vit_patch {self.vit_patch}")
         check(self.vit_width % self.vit_heads == 0,

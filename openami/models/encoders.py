@@ -22,17 +22,23 @@ def _projector(in_dim: int, latent_dim: int) -> nn.Module:
 
 @ENCODERS.register("cnn")
 class CNNEncoder(nn.Module):
-    """Stride-2 convolutions down to a 4x4-ish grid, then an MLP projector."""
+    """A patchify stem, stride-2 convolutions down to a small grid, then an MLP projector.
+
+    The stem (kernel = stride) sees every pixel once at a quarter of the cost of a
+    stack of stride-2 layers at full resolution, which dominates CPU training time.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = config.channels
-        for out_ch in config.cnn_channels:
-            layers += [nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1), nn.GroupNorm(1, out_ch), nn.GELU()]
+        for i, out_ch in enumerate(config.cnn_channels):
+            conv = (nn.Conv2d(in_ch, out_ch, config.cnn_stem, stride=config.cnn_stem) if i == 0
+                    else nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1))
+            layers += [conv, nn.GroupNorm(1, out_ch), nn.GELU()]
             in_ch = out_ch
         self.features = nn.Sequential(*layers)
-        grid = config.image_size // 2 ** len(config.cnn_channels)
+        grid = config.image_size // (config.cnn_stem * 2 ** (len(config.cnn_channels) - 1))
         self.project = _projector(in_ch * grid * grid, config.latent_dim)
 
     def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, D)

@@ -17,21 +17,23 @@ def plot_training(run_dir: str | Path, out: str | Path) -> Path:
     records = read_metrics(Path(run_dir))
     if not records:
         raise FileNotFoundError(f"{run_dir} has no metrics.jsonl to plot: train a model first")
-    steps = [r["step"] for r in records]
+    train = [r for r in records if "loss" in r]
+    val = [r for r in records if "val_pred_loss" in r]
+    steps = [r["step"] for r in train]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for key, label in (("pred_loss", "prediction (train)"), ("val_pred_loss", "prediction (validation)")):
-        if key in records[0]:
-            axes[0].plot(steps, [r[key] for r in records], label=label)
+    axes[0].plot(steps, [r["pred_loss"] for r in train], label="train")
+    if val:
+        axes[0].plot([r["step"] for r in val], [r["val_pred_loss"] for r in val], "o-", label="validation")
     axes[0].set_yscale("log")
     axes[0].set_title("latent prediction loss")
     axes[0].legend()
-    axes[1].plot(steps, [r["reg_loss"] for r in records], color="tab:purple")
+    axes[1].plot(steps, [r["reg_loss"] for r in train], color="tab:purple")
     axes[1].set_yscale("log")
     axes[1].set_title("regulariser (SIGReg / VICReg)")
-    axes[2].plot(steps, [r["effective_rank"] for r in records], label="effective rank")
+    axes[2].plot(steps, [r["effective_rank"] for r in train], label="effective rank")
     axes[2].set_title("collapse watch")
     twin = axes[2].twinx()
-    twin.plot(steps, [r["embed_std"] for r in records], color="tab:orange", label="embedding std")
+    twin.plot(steps, [r["embed_std"] for r in train], color="tab:orange", label="embedding std")
     axes[2].legend(loc="lower left")
     twin.legend(loc="lower right")
     for ax in axes:

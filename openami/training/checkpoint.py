@@ -66,6 +66,8 @@ def last_checkpoint(run_dir: Path) -> Path:
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
+    if not Path(run_dir).is_dir():
+        raise CheckpointError(f"run directory {run_dir} does not exist: train one with `ami train`")
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{run_dir} has no config.yaml: is it a run directory made by `ami train`?")

@@ -26,6 +26,9 @@ from openami.training.checkpoint import (
 from openami.training.config import RunConfig, TrainConfig
 from openami.training.metrics import MetricsLog, embedding_stats, trim_metrics
 
+# Batches of windows whose frames recompute BatchNorm statistics before each checkpoint.
+CALIBRATION_BATCHES = 8
+
 
 @dataclass
 class TrainResult:
@@ -104,6 +107,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, progress: bool) -> Tr
     train_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, train_eps)
     val_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, val_eps) if val_eps else None
     val_batch = _fixed_batch(val_set, cfg.batch_size, cfg.seed, device) if val_set else None
+    calibration = [_fixed_batch(train_set, cfg.batch_size, cfg.seed + 100 + i, device)["pixels"]
+                   for i in range(CALIBRATION_BATCHES)]
 
     def lr_at(step: int) -> float:
         if step < cfg.warmup_steps:
@@ -133,20 +138,43 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, progress: bool) -> Tr
             record = {"loss": loss_value, "pred_loss": parts["pred_loss"].item(),
                       "reg_loss": parts["reg_loss"].item(), "lr": lr_at(step),
                       **embedding_stats(parts["z"].detach().flatten(0, 1))}
-            if val_batch is not None:
-                val_loss = _validate(net, val_batch, history)
-                record["val_pred_loss"] = val_loss
             record["elapsed_s"] = time.time() - began
             log.write(done, record)
             bar.set_postfix(loss=f"{loss_value:.4f}", pred=f"{record['pred_loss']:.4f}",
                             rank=f"{record['effective_rank']:.1f}")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            calibrate_batchnorm(net, calibration)
+            if val_batch is not None:
+                val_loss = _validate(net, val_batch, history)
+                log.write(done, {"val_pred_loss": val_loss})
             state = {"optimizer": optimizer.state_dict(), "sampler": sampler.get_state(),
                      "reg_generator": reg_generator.get_state(), "step": torch.tensor(done)}
             save_checkpoint(run_dir, done, net, state, keep=cfg.keep_checkpoints)
     bar.close()
     log.close()
     return TrainResult(run_dir, cfg.steps, time.time() - began, loss_value, val_loss)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(net: WorldModel, batches: list[Tensor]) -> None:
+    """Recompute BatchNorm's running statistics exactly, over fixed batches of pixels.
+
+    Training uses batch statistics; planning uses the running ones, and an exponential
+    average lags a network that is still changing fast. Recomputing them over the
+    same batches before each checkpoint makes eval mode match the trained network.
+    """
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    net.train()
+    for pixels in batches:
+        net.encode(pixels)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from openami.cli.main import COMMANDS
 
 TINY_PRESET = {
     "collect": {"world": "tworoom", "episodes": 6, "episode_length": 30, "size": 32, "episodes_per_shard": 4},
-    "model": {"cnn_channels": [8, 16], "latent_dim": 16, "predictor_width": 32, "predictor_depth": 1},
+    "model": {"cnn_channels": [8, 16], "cnn_stem": 2, "latent_dim": 16, "predictor_width": 32, "predictor_depth": 1},
     "train": {"steps": 4, "batch_size": 8, "future": 2, "frameskip": 2, "log_every": 2, "checkpoint_every": 2},
     "eval": {"planner": "cem", "objective": "sum",
              "search": {"horizon": 3, "num_samples": 32, "iterations": 2, "action_dim": 1}},

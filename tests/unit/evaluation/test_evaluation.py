@@ -22,7 +22,7 @@ def test_offset25_goals_are_25_steps_later_and_deterministic():
     protocol = PROTOCOLS.get("tworoom-offset25")
     tasks = protocol.tasks(env, 8)
     again = protocol.tasks(env, 8)
-    for a, b in zip(tasks, again):
+    for a, b in zip(tasks, again, strict=True):
         np.testing.assert_array_equal(a.goal, b.goal)
     for task in tasks:
         assert np.abs(task.goal - task.start).max() <= 25 * MAX_STEP + 1e-6

@@ -9,7 +9,7 @@ from openami.planning.base import WorldModelLike
 @pytest.mark.parametrize("predictor", PREDICTORS.names())
 @pytest.mark.parametrize("history", [1, 3])
 def test_every_model_runs_forward_and_backward(encoder, predictor, history):
-    config = ModelConfig(image_size=32, cnn_channels=(8, 16), vit_patch=8, vit_width=32, vit_depth=1,
+    config = ModelConfig(image_size=32, cnn_channels=(8, 16), cnn_stem=2, vit_patch=8, vit_width=32, vit_depth=1,
                          vit_heads=2, latent_dim=16, history=history, predictor=predictor, encoder=encoder,
                          predictor_width=32, predictor_depth=1, predictor_heads=2, action_dim=4)
     model = WorldModel(config)
@@ -27,7 +27,7 @@ def test_every_model_runs_forward_and_backward(encoder, predictor, history):
 
 def test_rollout_steps_equal_repeated_predict():
     torch.manual_seed(0)
-    model = WorldModel(ModelConfig(image_size=32, cnn_channels=(8, 16), latent_dim=8, history=2,
+    model = WorldModel(ModelConfig(image_size=32, cnn_channels=(8, 16), cnn_stem=2, latent_dim=8, history=2,
                                    predictor_width=16, predictor_depth=2, action_dim=3)).eval()
     # Give the zero-initialised AdaLN modulation some weight so actions matter.
     for block in model.predictor.blocks:
@@ -46,7 +46,7 @@ def test_rollout_steps_equal_repeated_predict():
 
 
 def test_uint8_and_float_pixels_encode_the_same():
-    model = WorldModel(ModelConfig(image_size=32, cnn_channels=(8, 16), latent_dim=8)).eval()
+    model = WorldModel(ModelConfig(image_size=32, cnn_channels=(8, 16), cnn_stem=2, latent_dim=8)).eval()
     obs = torch.randint(0, 256, (1, 1, 3, 32, 32), dtype=torch.uint8)
     with torch.no_grad():
         torch.testing.assert_close(model.encode(obs), model.encode(obs.float() / 255))

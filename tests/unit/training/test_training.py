@@ -15,8 +15,9 @@ def test_run_directory_layout_and_model_rebuilds_from_config(tiny_run):
     assert (last_checkpoint(tiny_run) / "model.safetensors").is_file()
     assert list((tiny_run / "tb").iterdir()), "TensorBoard events are written"
     records = read_metrics(tiny_run)
-    assert [r["step"] for r in records] == [2, 4, 6]
-    assert {"pred_loss", "reg_loss", "embed_std", "effective_rank", "val_pred_loss"} <= set(records[0])
+    assert [r["step"] for r in records if "loss" in r] == [2, 4, 6]
+    assert [r["step"] for r in records if "val_pred_loss" in r] == [3, 6]
+    assert {"pred_loss", "reg_loss", "embed_std", "effective_rank"} <= set(records[0])
     model, config = load_model(tiny_run)
     assert config.model.action_dim == 2 * TINY_TRAIN.frameskip
     z = model.encode(torch.zeros(1, 1, 3, 32, 32, dtype=torch.uint8))
@@ -30,9 +31,9 @@ def test_resume_matches_an_uninterrupted_run(tiny_data, tmp_path):
     resume(tmp_path / "stopped", steps=4, progress=False)
     a, _ = load_model(tmp_path / "straight")
     b, _ = load_model(tmp_path / "stopped")
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(pa, pb, msg=f"{name} differs after resume")
-    assert [r["step"] for r in read_metrics(tmp_path / "stopped")] == [2, 4]
+    assert [r["step"] for r in read_metrics(tmp_path / "stopped") if "loss" in r] == [2, 4]
 
 
 def test_finished_run_refuses_resume_without_more_steps(tiny_run):
