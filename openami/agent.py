@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from openami.device import resolve_device
 from openami.models import WorldModel
 from openami.planning import make_objective, make_planner
 from openami.planning.base import PlannerConfig
@@ -46,7 +47,7 @@ class Agent:
         self.frameskip, self.world_action_dim, self.hold_actions = frameskip, world_action_dim, hold_actions
         self.model = model
         self.planned_model = HeldActions(model, frameskip) if hold_actions else model
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.mpc = RecedingHorizon(make_planner(planner, planner_config), make_objective(objective))
         self.history = model.config.history
         self.plan_seconds: list[float] = []

@@ -79,6 +79,10 @@ def _write_index(out: Path, results: dict[str, Any]) -> None:
                     f"<td>{100 * rnd.get('success_rate', float('nan')):.0f}%</td>"
                     f"<td>{s['median_plan_s']:.4f}</td></tr>")
     timing = ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in results["timings"].items())
+    episode = results["gif_episode"]
+    gif_outcome = (f"the agent reached it in {episode['steps']} steps" if episode["success"] else
+                   f"the agent did not reach it in {episode['steps']} steps "
+                   f"(closest approach {episode['min_distance']:.2f} of the arena width)")
     page = f"""<!doctype html><meta charset="utf-8"><title>openami demo</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em}}</style>
 <h1>openami demo: {html.escape(results['world'])}</h1>
@@ -87,7 +91,9 @@ def _write_index(out: Path, results: dict[str, Any]) -> None:
 <table border=1 cellspacing=0><tr><th>protocol</th><th>reached</th><th>success [Wilson 95%]</th>
 <th>random actions</th><th>median s / plan</th></tr>{''.join(rows)}</table>
 <p>The demo evaluates fewer episodes than each protocol defines; <code>ami eval</code> runs them in full.</p>
-<h2>One planned episode (observation | goal)</h2><img src="episode.gif" width="520">
+<h2>One planned episode (observation | goal)</h2>
+<p>A goal in the other room (seed 0, not chosen for success): {gif_outcome}.</p>
+<img src="episode.gif" width="520">
 <h2>Training</h2><img src="loss_curves.png" width="100%">
 <p>Numbers: <a href="results.json">results.json</a>; per-episode records in <code>eval/</code>.</p>
 """

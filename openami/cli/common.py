@@ -19,3 +19,16 @@ def preset_from(args: argparse.Namespace) -> Preset:
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: the preset's)")
+
+
+def load_for_planning(args: argparse.Namespace):
+    """The trained model in --run, its run config, and the preset's planning settings with flags applied."""
+    from openami.training import load_model
+
+    config = preset_from(args).eval
+    if args.planner:
+        config = config.replace(planner=args.planner)
+    if args.device:
+        config = config.replace(device=args.device)
+    model, run_config = load_model(args.run, config.device)
+    return model, run_config, config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from openami.cli.common import add_device_argument, add_preset_argument, preset_from
+from openami.cli.common import add_device_argument, add_preset_argument, load_for_planning
 
 
 def add_parser(sub) -> None:
@@ -30,14 +30,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from openami.evaluation.planning import evaluate
-    from openami.training import load_model
 
-    config = preset_from(args).eval
-    if args.planner:
-        config = config.replace(planner=args.planner)
-    if args.device:
-        config = config.replace(device=args.device)
-    model, run_config = load_model(args.run, config.device)
+    model, run_config, config = load_for_planning(args)
     summary = evaluate(model, run_config, args.protocol, config, episodes=args.episodes, out_dir=args.out,
                        baseline=not args.no_baseline, progress=not args.quiet)
     print(format_summary(summary))

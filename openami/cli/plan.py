@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from openami.cli.common import add_device_argument, add_preset_argument, preset_from
+from openami.cli.common import add_device_argument, add_preset_argument, load_for_planning
 
 
 def add_parser(sub) -> None:
@@ -27,18 +27,16 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from openami.evaluation.planning import plan_episode
-    from openami.training import load_model
 
-    config = preset_from(args).eval
-    if args.planner:
-        config = config.replace(planner=args.planner)
-    if args.device:
-        config = config.replace(device=args.device)
-    model, run_config = load_model(args.run, config.device)
+    model, run_config, config = load_for_planning(args)
     result = plan_episode(model, run_config, config, start=_state(args.start, "--start"),
                           goal=_state(args.goal, "--goal"), seed=args.seed, budget=args.budget, gif=args.out)
-    verdict = f"reached the goal in {result['steps']} steps" if result["success"] else \
-        f"did not reach the goal in {result['steps']} steps (closest {result['min_distance']:.3f})"
+    if result["success"] is None:
+        verdict = f"ran {result['steps']} steps toward the goal image (this world has no success test)"
+    elif result["success"]:
+        verdict = f"reached the goal in {result['steps']} steps"
+    else:
+        verdict = f"did not reach the goal in {result['steps']} steps (closest {result['min_distance']:.3f})"
     print(f"{verdict}; median plan {result['median_plan_s']:.4f}s; GIF saved to {args.out}")
     return 0
 

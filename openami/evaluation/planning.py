@@ -195,8 +195,8 @@ def plan_episode(model: WorldModel, run: RunConfig, config: EvalConfig, start: l
         for _ in range(budget):
             obs, *_ = env.step(agent.act(obs))
             frames.append(obs)
-        result = {"success": False, "steps": budget, "min_distance": float("nan"), "frames": frames,
-                  "median_plan_s": statistics.median(agent.plan_seconds)}
+        result = {"success": None, "steps": budget, "min_distance": float("nan"), "frames": frames,
+                  "plan_calls": len(agent.plan_seconds), "median_plan_s": statistics.median(agent.plan_seconds)}
     if gif is not None:
         save_episode_gif(result.pop("frames"), goal_image, gif)
     env.close()

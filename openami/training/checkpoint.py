@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from openami.atomic import atomic_write_text
 from openami.config import ConfigError
+from openami.device import resolve_device
 from openami.models import WorldModel
 from openami.training.config import RunConfig
 
@@ -83,7 +84,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     config = load_run_config(run_dir)
     model = WorldModel(config.model)
     load_weights(model, last_checkpoint(run_dir) / "model.safetensors")
-    return model.to(device).eval(), config
+    return model.to(resolve_device(device)).eval(), config
 
 
 def load_weights(model: WorldModel, path: Path) -> None:

@@ -13,6 +13,7 @@ from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
 from openami.data import WindowDataset, open_dataset, split_episodes
+from openami.device import resolve_device
 from openami.losses import REGULARIZERS, prediction_loss
 from openami.models import ModelConfig, WorldModel
 from openami.training.checkpoint import (
@@ -82,7 +83,7 @@ def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True)
 def _train(config: RunConfig, run_dir: Path, resume: bool, progress: bool) -> TrainResult:
     experience = open_dataset(config.data)
     cfg = config.train
-    device = torch.device(cfg.device)
+    device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     net = WorldModel(config.model).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -45,3 +45,16 @@ def test_missing_and_broken_yaml_files(tmp_path):
     bad.write_text("train: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_preset(str(bad))
+
+
+def test_unavailable_or_unknown_devices_are_explained():
+    import torch
+
+    from openami.device import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")
