@@ -28,7 +28,7 @@ class TrainConfig(Config):
     """World steps per model step; the model's action is the concatenation of these."""
     regularizer: str = "sigreg"
     """Anti-collapse regulariser on the embeddings: 'sigreg' or 'vicreg'."""
-    reg_weight: float = 0.02
+    reg_weight: float = 0.005
     """Lambda: weight of the regulariser against the prediction loss (see the README on its choice)."""
     val_fraction: float = 0.05
     """Fraction of episodes held out to report validation prediction error."""
