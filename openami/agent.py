@@ -63,7 +63,7 @@ class Agent:
     @torch.inference_mode()
     def encode_image(self, image: np.ndarray) -> Tensor:
         """image uint8 (H, W, C) -> z (1, D)."""
-        pixels = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        pixels = torch.tensor(np.asarray(image), device=self.device)  # a copy: frames may be read-only
         return self.model.encode(pixels.permute(2, 0, 1)[None, None])[:, 0]
 
     def set_goal(self, image: np.ndarray) -> None:

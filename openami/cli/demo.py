@@ -6,7 +6,7 @@ import argparse
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="collect -> train -> evaluate -> report on TwoRoom (about 5 minutes on a CPU)",
+    p = sub.add_parser("demo", help="collect -> train -> evaluate -> report on TwoRoom (about 3 min on 2 cores)",
                        description="Collect reward-free experience in TwoRoom, train a JEPA world model on it, "
                                    "evaluate latent-space planning on both TwoRoom protocols (on fewer episodes "
                                    "than the protocols define, to stay fast; `ami eval` runs them in full), and "

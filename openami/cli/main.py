@@ -15,7 +15,7 @@ openami: JEPA world models that learn a world from pixels and actions alone, the
 plan toward goal images in latent space. Everything runs on a CPU by default.
 
 typical use:
-  ami demo                                   collect, train, evaluate, report (about 5 minutes)
+  ami demo                                   collect, train, evaluate, report (about 3 minutes on 2 cores)
   ami collect --world tworoom --episodes 300 --out data/tworoom
   ami train --data data/tworoom --out runs/tworoom
   ami eval --run runs/tworoom --protocol tworoom-offset25
