@@ -1,14 +1,8 @@
 """Experience: sharded on-disk storage with a manifest, and the windowed training Dataset."""
 
 from openami.data.dataset import WindowDataset, split_episodes
-from openami.data.storage import (
-    DatasetError,
-    DatasetWriter,
-    Experience,
-    open_dataset,
-    read_manifest,
-    verify_dataset,
-)
+from openami.data.storage import DatasetError, Experience, open_dataset, read_manifest, verify_dataset
+from openami.data.writer import DatasetWriter
 
 __all__ = [
     "DatasetError",

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from openami.data.policies import POLICIES, PolicyConfig
-from openami.data.storage import DatasetWriter
+from openami.data.writer import DatasetWriter
 from openami.worlds import make_world, resolve_world_id
 
 
