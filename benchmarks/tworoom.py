@@ -48,7 +48,8 @@ def section_demo(work: Path, episodes: int | None) -> dict[str, Any]:
     subprocess.run([sys.executable, "-m", "openami", "demo", "--out", str(work / "demo"), "--quiet"], check=True)
     wall = time.time() - began
     demo_results = json.loads((work / "demo" / "results.json").read_text())
-    return {"demo_wall_s": wall, "demo_timings": demo_results["timings"],
+    return {"preset": load_preset("tworoom").to_dict(), "demo_wall_s": wall,
+            "demo_timings": demo_results["timings"],
             "demo_own_evaluations": demo_results["evaluations"],
             "protocols": full_protocols(work / "demo" / "run", "tworoom", episodes)}
 
@@ -63,7 +64,7 @@ def section_long(work: Path, episodes: int | None) -> dict[str, Any]:
     t = time.time()
     fit(work / "long" / "data", work / "long" / "run", recipe.model, recipe.train)
     train_s = time.time() - t
-    return {"collect_s": collect_s, "train_s": train_s,
+    return {"preset": recipe.to_dict(), "collect_s": collect_s, "train_s": train_s,
             "protocols": full_protocols(work / "long" / "run", "tworoom-long", episodes)}
 
 
