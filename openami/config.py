@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from openami.atomic import atomic_write_text
 from openami.registry import closest
 
 C = TypeVar("C", bound="Config")
@@ -59,7 +60,7 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def save_yaml(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load_yaml(cls: type[C], path: str | Path) -> C:

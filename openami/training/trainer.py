@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
-from openami.data import WindowDataset, open_dataset, split_episodes
+from openami.data import Experience, WindowDataset, open_dataset, split_episodes
 from openami.device import resolve_device
 from openami.losses import REGULARIZERS, prediction_loss
 from openami.models import ModelConfig, WorldModel
@@ -58,7 +58,8 @@ def fit(data_dir: str | Path, run_dir: str | Path, model: ModelConfig | None = N
     run_dir = Path(run_dir)
     if (run_dir / "config.yaml").exists():
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
-    manifest = open_dataset(data_dir, verify=False).manifest
+    experience = open_dataset(data_dir)  # verified before anything is written
+    manifest = experience.manifest
     train = train or TrainConfig()
     model = (model or ModelConfig()).replace(
         image_size=manifest["image_shape"][0], channels=manifest["image_shape"][2],
@@ -67,21 +68,20 @@ def fit(data_dir: str | Path, run_dir: str | Path, model: ModelConfig | None = N
                        world_kwargs=manifest["world_kwargs"], world_action_dim=manifest["action_dim"])
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save_yaml(run_dir / "config.yaml")
-    return _train(config, run_dir, resume=False, progress=progress)
+    return _train(config, run_dir, experience, resume=False, progress=progress)
 
 
 def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True) -> TrainResult:
     """Continue a stopped run from its last checkpoint, up to `steps` (default: its own schedule)."""
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
-    if steps is not None and steps != config.train.steps:
+    if steps is not None:
         config = config.replace(train=config.train.replace(steps=steps))
-        config.save_yaml(run_dir / "config.yaml")
-    return _train(config, run_dir, resume=True, progress=progress)
+    return _train(config, run_dir, open_dataset(config.data), resume=True, progress=progress)
 
 
-def _train(config: RunConfig, run_dir: Path, resume: bool, progress: bool) -> TrainResult:
-    experience = open_dataset(config.data)
+def _train(config: RunConfig, run_dir: Path, experience: Experience, resume: bool,
+           progress: bool) -> TrainResult:
     cfg = config.train
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -102,6 +102,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, progress: bool) -> Tr
         if start >= cfg.steps:
             raise CheckpointError(f"{run_dir} already finished {start} of {cfg.steps} steps: "
                                   "ask for more with --steps")
+        config.save_yaml(run_dir / "config.yaml")  # records a longer schedule, once it is known to apply
 
     train_eps, val_eps = split_episodes(experience.num_episodes, cfg.val_fraction, cfg.seed)
     history = config.model.history

@@ -37,8 +37,26 @@ def test_resume_matches_an_uninterrupted_run(tiny_data, tmp_path):
 
 
 def test_finished_run_refuses_resume_without_more_steps(tiny_run):
+    before = (tiny_run / "config.yaml").read_text()
     with pytest.raises(CheckpointError, match="--steps"):
         resume(tiny_run, progress=False)
+    with pytest.raises(CheckpointError, match="already finished 6 of 4"):
+        resume(tiny_run, steps=4, progress=False)
+    assert (tiny_run / "config.yaml").read_text() == before, "a refused resume must not change the run"
+
+
+def test_a_damaged_dataset_is_refused_before_the_run_directory_is_made(tiny_data, tmp_path):
+    import shutil
+
+    from openami.data import DatasetError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_data, broken)
+    shard = sorted(broken.glob("shard-*.h5"))[0]
+    shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(DatasetError, match=shard.name):
+        fit(broken, tmp_path / "run", TINY_MODEL, TINY_TRAIN, progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_existing_run_is_never_overwritten(tiny_data, tiny_run):
