@@ -123,9 +123,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = {"episodes": args.episodes or "protocol", "work": str(work)}
     for name in args.sections:
         print(f"== {name}", flush=True)
+        started = provenance(settings)  # the commit and date of the code that runs, not of when it ends
         figures = {"demo": lambda: section_demo(work, args.episodes), "long": lambda: section_long(work, args.episodes),
                    "world": section_world, "tests": section_tests}[name]()
-        results[name] = {**provenance(settings), **figures}
+        results[name] = {**started, **figures}
         write_json(args.out, results)
     table(results)
     print(f"wrote {args.out}")
