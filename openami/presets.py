@@ -9,6 +9,7 @@ from pathlib import Path
 from openami.config import Config, ConfigError, check
 from openami.data.policies import PolicyConfig
 from openami.evaluation.planning import EvalConfig
+from openami.evaluation.understanding import UnderstandingConfig
 from openami.models import ModelConfig
 from openami.registry import closest
 from openami.training.config import TrainConfig
@@ -49,6 +50,8 @@ class Preset(Config):
     eval: EvalConfig = field(default_factory=EvalConfig)
     demo_episodes: dict = field(default_factory=dict)
     """Episodes per protocol that `ami demo` evaluates (fewer than the protocol's, to stay fast)."""
+    understanding: UnderstandingConfig = field(default_factory=UnderstandingConfig)
+    """Probes, surprise and open-loop evaluations that `ami demo` runs and reports."""
 
 
 def preset_names() -> list[str]:

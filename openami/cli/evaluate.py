@@ -1,34 +1,110 @@
-"""`ami eval`: score a trained model on a named planning protocol."""
+"""`ami eval plan|probe|surprise|rollout`: planning success and physical understanding of a run."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from openami.cli.common import add_device_argument, add_preset_argument, load_for_planning
 
+KINDS = ("plan", "probe", "surprise", "rollout")
+"""`ami eval` with no kind (only flags) means `ami eval plan`, as before the others existed."""
+
+DESCRIPTION = """\
+Evaluate a trained run:
+  plan      planning success on a frozen protocol, with a random-action baseline
+  probe     linear and MLP probes of physical quantities from frozen embeddings
+  surprise  AUROC of surprise at impossible events (physics world)
+  rollout   open-loop latent error against horizon; --decoder adds a GIF of imagined futures
+`ami eval --run R ...` is short for `ami eval plan --run R ...`.
+"""
+
 
 def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate planning, probes, surprise or open-loop prediction",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    kinds = p.add_subparsers(dest="eval_kind", metavar="KIND", required=True)
+    _add_plan(kinds)
+    _add_probe(kinds)
+    _add_surprise(kinds)
+    _add_rollout(kinds)
+
+
+def _common(p: argparse.ArgumentParser, out_help: str) -> None:
+    p.add_argument("--run", required=True, help="run directory made by `ami train`")
+    p.add_argument("--out", help=out_help)
+    add_device_argument(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_plan(kinds) -> None:
     from openami.evaluation.protocols import PROTOCOLS
 
-    p = sub.add_parser("eval", help="evaluate planning success on a named protocol",
-                       description="Run a frozen protocol's episodes with the latent MPC agent and a random-action "
-                                   "baseline; print the success rate with a Wilson 95%% interval and the median "
-                                   "seconds per plan call; write one JSONL record per episode and a summary.")
-    p.add_argument("--run", required=True, help="run directory made by `ami train`")
+    p = kinds.add_parser("plan", help="planning success on a named protocol",
+                         description="Run a frozen protocol's episodes with the latent MPC agent and a random-action "
+                                     "baseline; print the success rate with a Wilson 95%% interval and the median "
+                                     "seconds per plan call; write one JSONL record per episode and a summary.")
+    _common(p, "folder for <protocol>.episodes.jsonl and <protocol>.summary.json")
     p.add_argument("--protocol", default="tworoom-offset25", choices=PROTOCOLS.names(),
                    help="which protocol (default: tworoom-offset25)")
     p.add_argument("--episodes", type=int, help="evaluate only the first N of the protocol's episodes")
-    p.add_argument("--out", help="folder for <protocol>.episodes.jsonl and <protocol>.summary.json")
     p.add_argument("--planner", help="cem or mppi (default: the preset's)")
     p.add_argument("--no-baseline", action="store_true", help="skip the random-action baseline")
     add_preset_argument(p)
-    add_device_argument(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run_plan)
 
 
-def run(args: argparse.Namespace) -> int:
+def _add_probe(kinds) -> None:
+    p = kinds.add_parser("probe", help="probe physical quantities from frozen embeddings",
+                         description="Fit a linear (ridge) probe and an MLP probe from the run's frozen embeddings "
+                                     "to the world's true quantities (TwoRoom: agent position; physics world: each "
+                                     "body's position, velocity and angle), on disjoint train and test episodes, and "
+                                     "the same probes on a randomly initialised encoder of the same shape. Prints R² "
+                                     "per quantity; writes probe.json and probe.png.")
+    _common(p, "folder for probe.json and probe.png (default: RUN/eval)")
+    p.add_argument("--data", help="dataset to probe on (default: the one the run was trained on)")
+    p.add_argument("--frames", type=int, default=20000, help="frames to fit the probes on (default 20000)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the random-encoder baseline")
+    p.set_defaults(handler=run_probe)
+
+
+def _add_surprise(kinds) -> None:
+    p = kinds.add_parser("surprise", help="AUROC of surprise at impossible events",
+                         description="Generate pairs of clips in the physics world, a possible one and an impossible "
+                                     "twin identical up to an event frame (teleport, vanish, appear, pass-through, "
+                                     "velocity jump, colour or shape change). Surprise is the one-step latent "
+                                     "prediction error z-scored against possible clips; a clip's score is its peak. "
+                                     "Prints AUROC per violation type; writes surprise.json and surprise.png.")
+    _common(p, "folder for surprise.json and surprise.png (default: RUN/eval)")
+    p.add_argument("--clips", type=int, default=50, help="pairs per violation type (default 50)")
+    p.add_argument("--violations", help="comma-separated types to score (default: all)")
+    p.set_defaults(handler=run_surprise)
+
+
+def _add_rollout(kinds) -> None:
+    p = kinds.add_parser("rollout", help="open-loop prediction error against horizon",
+                         description="Roll the predictor out open-loop from real embeddings under the real actions "
+                                     "on the run's held-out episodes; print the latent error at each step beside "
+                                     "the copy-last-embedding baseline; write rollout.json and rollout.png. With "
+                                     "--decoder, also train (once) a small pixel decoder on frozen embeddings and "
+                                     "write imagination.gif: real | decoded real | decoded imagination.")
+    _common(p, "folder for rollout.json, rollout.png and imagination.gif (default: RUN/eval)")
+    p.add_argument("--data", help="dataset to roll out on (default: the one the run was trained on)")
+    p.add_argument("--horizon", type=int, default=10, help="open-loop model steps (default 10)")
+    p.add_argument("--decoder", action="store_true", help="also decode imagined futures into imagination.gif")
+    p.add_argument("--decoder-steps", type=int, default=600, help="decoder training steps (default 600)")
+    p.set_defaults(handler=run_rollout)
+
+
+def _load(args: argparse.Namespace):
+    from openami.training import load_model
+
+    model, run_config = load_model(args.run, args.device or "cpu")
+    return model, run_config, Path(args.out) if args.out else Path(args.run) / "eval"
+
+
+def run_plan(args: argparse.Namespace) -> int:
     from openami.evaluation.planning import evaluate
 
     model, run_config, config = load_for_planning(args)
@@ -37,6 +113,45 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     if args.out is None:
         print(json.dumps(summary))
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    from openami.evaluation.probe import ProbeConfig, format_probe_table
+    from openami.evaluation.understanding import run_probe as probe
+
+    model, run_config, out = _load(args)
+    config = ProbeConfig(max_train_frames=args.frames)
+    result = probe(model, run_config, out, data=args.data, config=config, random_baseline=not args.no_baseline)
+    print(format_probe_table(result))
+    print(f"wrote {out / 'probe.json'} and {out / 'probe.png'}")
+    return 0
+
+
+def run_surprise(args: argparse.Namespace) -> int:
+    from openami.evaluation.surprise import SurpriseConfig, format_surprise_table
+    from openami.evaluation.understanding import run_surprise as surprise
+
+    model, run_config, out = _load(args)
+    violations = tuple(v.strip() for v in args.violations.split(",") if v.strip()) if args.violations else ()
+    config = SurpriseConfig(clips_per_violation=args.clips, violations=violations)
+    result = surprise(model, run_config, out, config, progress=not args.quiet)
+    print(format_surprise_table(result))
+    print(f"wrote {out / 'surprise.json'} and {out / 'surprise.png'}")
+    return 0
+
+
+def run_rollout(args: argparse.Namespace) -> int:
+    from openami.evaluation.rollout import format_rollout_table
+    from openami.evaluation.understanding import run_rollout as rollout
+    from openami.models.decoder import DecoderConfig
+
+    model, run_config, out = _load(args)
+    result = rollout(model, args.run, run_config, out, data=args.data, horizon=args.horizon, decoder=args.decoder,
+                     decoder_config=DecoderConfig(steps=args.decoder_steps), progress=not args.quiet)
+    print(format_rollout_table(result))
+    written = ["rollout.json", "rollout.png"] + (["imagination.gif"] if args.decoder else [])
+    print("wrote " + ", ".join(str(out / w) for w in written))
     return 0
 
 

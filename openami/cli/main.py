@@ -18,7 +18,10 @@ typical use:
   ami demo                                   collect, train, evaluate, report (about 3 minutes on 2 cores)
   ami collect --world tworoom --episodes 300 --out data/tworoom
   ami train --data data/tworoom --out runs/tworoom
-  ami eval --run runs/tworoom --protocol tworoom-offset25
+  ami eval plan --run runs/tworoom --protocol tworoom-offset25
+  ami eval probe --run runs/tworoom          probes of the agent's position from frozen embeddings
+  ami eval rollout --run runs/tworoom --decoder
+  ami demo --preset physics                  physics world: probes, surprise at impossible events
   ami plan --run runs/tworoom --out episode.gif
 """
 
@@ -33,9 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def expand_shorthand(argv: list[str]) -> list[str]:
+    """`ami eval --run R ...` (flags only) keeps meaning `ami eval plan --run R ...`."""
+    if len(argv) >= 2 and argv[0] == "eval" and argv[1].startswith("-") and argv[1] not in ("-h", "--help"):
+        return ["eval", "plan", *argv[1:]]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(expand_shorthand(list(sys.argv[1:] if argv is None else argv)))
     if args.command is None:
         parser.print_help()
         return 2

@@ -169,7 +169,7 @@ def plan_episode(model: WorldModel, run: RunConfig, config: EvalConfig, start: l
     env = make_world(run.world, **run.world_kwargs)
     world = env.unwrapped
     agent = make_agent(model, run, config, env)
-    placeable = hasattr(world, "render_state")
+    placeable = getattr(world, "position_goals", False)
     if placeable:
         rng = np.random.default_rng(seed)
         room = int(rng.integers(0, 2))

@@ -22,3 +22,13 @@ def save_episode_gif(frames: list[np.ndarray], goal: np.ndarray, out: str | Path
     out = Path(out)
     images[0].save(out, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     return out
+
+
+def save_gif(frames: list[np.ndarray], out: str | Path, scale: int = 3, fps: int = 4) -> Path:
+    """Frames uint8 (H, W, 3), upscaled by `scale`, as a looping GIF."""
+    if not frames:
+        raise ValueError("no frames to save")
+    images = [Image.fromarray(f.repeat(scale, axis=0).repeat(scale, axis=1)) for f in frames]
+    out = Path(out)
+    images[0].save(out, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return out

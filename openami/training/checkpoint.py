@@ -93,7 +93,12 @@ def load_weights(model: WorldModel, path: Path) -> None:
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{path} is corrupt or unreadable ({err}); "
                               "delete that checkpoint folder and use the previous one") from None
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as err:  # shapes differ: weights of another configuration or code version
+        first = str(err).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"{path} does not match the model in config.yaml ({first}); it was written by "
+                              "another model configuration or openami version: retrain with `ami train`") from None
     if missing or unexpected:
         raise CheckpointError(f"{path} does not match the model in config.yaml "
                               f"(missing {missing[:3]}, unexpected {unexpected[:3]})")

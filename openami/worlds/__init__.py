@@ -1,7 +1,8 @@
 """Simulated worlds: short names, Gymnasium registration, and a factory.
 
 Importing this package registers the built-in worlds with Gymnasium, so that
-``gymnasium.make("openami/TwoRoom-v0")`` works after ``import openami.worlds``.
+``gymnasium.make("openami/TwoRoom-v0")`` (or ``"openami/Physics-v0"``) works after
+``import openami.worlds``.
 """
 
 from __future__ import annotations
@@ -13,21 +14,29 @@ import gymnasium
 from gymnasium import spaces
 
 from openami.registry import Registry
+from openami.worlds.physics import PhysicsEnv
 from openami.worlds.pixels import PixelObservation
 from openami.worlds.tworoom import TwoRoomEnv
 
-__all__ = ["WORLDS", "PixelObservation", "TwoRoomEnv", "make_world", "resolve_world_id"]
+__all__ = ["WORLDS", "PhysicsEnv", "PixelObservation", "TwoRoomEnv", "make_world", "resolve_world_id"]
 
 WORLDS: Registry[str] = Registry("world")
 """Short world name -> Gymnasium id of a built-in world."""
 
 WORLDS.register("tworoom")("openami/TwoRoom-v0")
+WORLDS.register("physics")("openami/Physics-v0")
 
 # The guard keeps re-imports (importlib.reload, tests) from registering twice.
 if "openami/TwoRoom-v0" not in gymnasium.registry:
     gymnasium.register(
         id="openami/TwoRoom-v0",
         entry_point="openami.worlds.tworoom:TwoRoomEnv",
+        max_episode_steps=None,  # reward-free world: the caller bounds episodes
+    )
+if "openami/Physics-v0" not in gymnasium.registry:
+    gymnasium.register(
+        id="openami/Physics-v0",
+        entry_point="openami.worlds.physics:PhysicsEnv",
         max_episode_steps=None,  # reward-free world: the caller bounds episodes
     )
 

@@ -82,6 +82,8 @@ class TwoRoomEnv(gymnasium.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
     arena_width: float = ARENA_WIDTH
+    position_goals: bool = True
+    """Starts and goals can be given as agent positions (x, y): `ami plan --start/--goal`."""
 
     def __init__(self, render_mode: str | None = None, size: int = 64) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

@@ -17,6 +17,15 @@ TINY_PRESET = {
     "eval": {"planner": "cem", "objective": "sum",
              "search": {"horizon": 3, "num_samples": 32, "iterations": 2, "action_dim": 1}},
     "demo_episodes": {"tworoom-offset25": 2, "tworoom-cross": 1},
+    "understanding": {"probe_frames": 60, "rollout_horizon": 2, "decoder_steps": 2},
+}
+TINY_PHYSICS = {
+    "collect": {"world": "physics", "episodes": 4, "episode_length": 24, "size": 32},
+    "model": {"cnn_channels": [8, 16], "cnn_stem": 2, "latent_dim": 16, "history": 2, "predictor_width": 32,
+              "predictor_depth": 1},
+    "train": {"steps": 3, "batch_size": 8, "future": 2, "frameskip": 1, "checkpoint_every": 3},
+    "understanding": {"probe_frames": 40, "surprise": True, "surprise_clips": 2, "rollout_horizon": 2,
+                      "decoder_steps": 2},
 }
 
 
@@ -29,6 +38,7 @@ def ami(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def workdir(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli")
     (path / "tiny.yaml").write_text(yaml.safe_dump(TINY_PRESET))
+    (path / "physics.yaml").write_text(yaml.safe_dump(TINY_PHYSICS))
     return path
 
 
@@ -63,6 +73,40 @@ def test_collect_train_eval_plan(workdir):
     assert r.returncode == 0, r.stderr
     assert (workdir / "ep.gif").read_bytes()[:6] == b"GIF89a"
 
+    r = ami("eval", "probe", "--run", "run", "--frames", "60", "--out", "understand", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "agent.position" in r.stdout
+    probe = json.loads((workdir / "understand" / "probe.json").read_text())
+    assert set(probe["quantities"]["agent.position"]) == {"dynamic", "trained", "random"}
+    r = ami("eval", "rollout", "--run", "run", "--horizon", "2", "--decoder", "--decoder-steps", "2", "--quiet",
+            cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert (workdir / "run" / "eval" / "imagination.gif").read_bytes()[:6] == b"GIF89a"
+    assert (workdir / "run" / "decoder.safetensors").is_file()
+    r = ami("eval", "surprise", "--run", "run", cwd=workdir)
+    assert r.returncode == 2 and "physics world only" in r.stderr
+
+
+def test_physics_demo_reports_probes_surprise_and_rollout(workdir):
+    r = ami("demo", "--preset", "physics.yaml", "--out", "physics-demo", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    out = workdir / "physics-demo"
+    found = json.loads((out / "results.json").read_text())["understanding"]
+    assert "red.position" in found["probe"]["quantities"]
+    assert found["probe"]["quantities"]["red.velocity"]["dynamic"] is True
+    assert set(found["surprise"]["violations"]) >= {"teleport", "vanish", "pass_through", "velocity_jump"}
+    assert all(0 <= v["auroc"] <= 1 for v in found["surprise"]["violations"].values())
+    for name in ("probe.png", "surprise.png", "rollout.png"):
+        assert (out / "understanding" / name).read_bytes()[:4] == b"\x89PNG"
+    assert not (out / "episode.gif").exists()  # no planning protocol in this world
+    assert "understanding/surprise.png" in (out / "index.html").read_text()
+    r = ami("eval", "surprise", "--run", str(out / "run"), "--clips", "2", "--violations", "teleport,vanish",
+            "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "teleport" in r.stdout and "pass_through" not in r.stdout
+    r = ami("eval", "surprise", "--run", str(out / "run"), "--clips", "2", "--violations", "teleprt", cwd=workdir)
+    assert r.returncode == 2 and "teleport" in r.stderr
+
 
 def test_user_mistakes_get_one_line_errors(workdir):
     r = ami("train", "--data", "missing", "--out", "run2", cwd=workdir)
@@ -85,5 +129,7 @@ def test_demo_end_to_end(workdir):
     assert (out / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "episode.gif").read_bytes()[:6] == b"GIF89a"
     assert "episode.gif" in (out / "index.html").read_text()
+    assert (out / "understanding" / "probe.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "understanding" / "imagination.gif").read_bytes()[:6] == b"GIF89a"
     r = ami("demo", "--preset", "tiny.yaml", "--out", "demo", "--quiet", cwd=workdir)
     assert r.returncode == 2 and "already holds a demo" in r.stderr

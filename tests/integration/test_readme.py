@@ -22,7 +22,7 @@ def test_the_two_commands_are_there_and_ci_runs_the_test_command():
 
 
 def test_every_ami_command_in_the_readme_exists_with_its_flags():
-    from openami.cli.main import build_parser
+    from openami.cli.main import build_parser, expand_shorthand
 
     parser = build_parser()
     for line in README.splitlines():
@@ -31,7 +31,7 @@ def test_every_ami_command_in_the_readme_exists_with_its_flags():
             continue
         args = shlex.split(line)[1:]
         assert args[0] in COMMANDS, line
-        parser.parse_args(args)  # exits (fails the test) on an unknown flag
+        parser.parse_args(expand_shorthand(args))  # exits (fails the test) on an unknown flag
 
 
 def test_named_presets_and_protocols_exist():

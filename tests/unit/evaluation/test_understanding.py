@@ -1,0 +1,115 @@
+"""Probes, surprise and open-loop error on cases whose answers are known."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from openami.data import open_dataset
+from openami.evaluation.probe import ProbeConfig, fit_probes, probe, score
+from openami.evaluation.rollout import held_out_episodes, rollout_errors
+from openami.evaluation.surprise import SurpriseScale, frame_errors, prediction_residuals, separation
+from openami.models import ModelConfig
+from openami.training import load_model
+
+
+class MeanColourModel(nn.Module):
+    """A double: z is each channel's mean brightness, and the predictor says nothing changes."""
+
+    def __init__(self, history: int = 2) -> None:
+        super().__init__()
+        self.config = ModelConfig(history=history, latent_dim=3, image_size=16)
+        self.anchor = nn.Parameter(torch.zeros(1))  # gives the double a device
+
+    def encode(self, obs):  # (B, T, C, H, W) -> (B, T, C)
+        return obs.float().mean(dim=(3, 4)) / 255.0
+
+    def predict(self, z_hist, action):
+        return z_hist[:, -1]
+
+    def rollout(self, z_hist, actions):
+        return z_hist[:, -1:].expand(-1, actions.shape[1], -1)
+
+
+def test_linear_and_mlp_probes_recover_a_linear_map_but_not_noise():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 8))
+    y = x @ rng.normal(size=(8, 2))
+    config = ProbeConfig(mlp_hidden=(32,), mlp_max_epochs=100)
+    pred = fit_probes(x[:1500], y[:1500], x[1500:], config)
+    assert score(y[1500:], pred["linear"])["r2"] > 0.999
+    assert score(y[1500:], pred["mlp"])["r2"] > 0.95
+    noise = rng.normal(size=(2000, 2))  # unrelated to x: nothing to find
+    pred = fit_probes(x[:1500], noise[:1500], x[1500:], config)
+    assert score(noise[1500:], pred["linear"])["r2"] < 0.05
+
+
+def test_probe_splits_episodes_and_reports_both_encoders(tiny_run, tiny_data):
+    model, run_config = load_model(tiny_run)
+    result = probe(model, open_dataset(tiny_data), run_config.world,
+                   ProbeConfig(max_train_frames=60, max_test_frames=20, mlp_hidden=(16,), mlp_max_epochs=20))
+    q = result["quantities"]["agent.position"]
+    assert q["dynamic"] is False and set(q) == {"dynamic", "trained", "random"}
+    assert all(q[enc][kind]["r2"] <= 1.0 for enc in ("trained", "random") for kind in ("linear", "mlp"))
+    assert result["train_episodes"] + result["test_episodes"] == 6 and result["test_frames"] <= 20
+
+
+def test_frame_errors_spike_exactly_where_the_picture_jumps():
+    clips = np.full((2, 10, 8, 8, 3), 100, np.uint8)
+    clips[1, 6:] = 200  # the second clip's brightness jumps at frame 6
+    errors = frame_errors(MeanColourModel(history=2), clips, np.zeros((2, 10, 2), np.float32))
+    assert np.isnan(errors[:, :2]).all()  # no prediction without a full history
+    assert np.allclose(errors[0, 2:], 0.0)
+    assert np.argmax(np.nan_to_num(errors[1], nan=-1)) == 6
+    assert errors[1, 6] == pytest.approx((100 / 255) ** 2)
+    assert np.allclose(errors[1, 7:], 0.0)
+
+
+def test_frame_errors_with_frameskip_score_only_model_steps():
+    clips = np.zeros((1, 9, 8, 8, 3), np.uint8)
+    errors = frame_errors(MeanColourModel(history=1), clips, np.zeros((1, 9, 2), np.float32), frameskip=2)
+    assert np.isfinite(errors[0, [2, 4, 6, 8]]).all() and np.isnan(errors[0, [0, 1, 3, 5, 7]]).all()
+
+
+def test_separation_known_answers():
+    assert separation([0, 1, 2], [3, 4, 5]) == {"auroc": 1.0, "paired_accuracy": 1.0}
+    assert separation([3, 4, 5], [0, 1, 2])["auroc"] == 0.0
+    assert separation([1, 1, 1], [1, 1, 1]) == {"auroc": 0.5, "paired_accuracy": 0.0}
+
+
+def test_a_model_that_predicts_no_change_equals_the_copy_last_baseline(tiny_run, tiny_data):
+    _, run_config = load_model(tiny_run)
+    experience = open_dataset(tiny_data)
+    episodes = held_out_episodes(run_config, experience.num_episodes)
+    result = rollout_errors(MeanColourModel(history=1), experience, episodes, horizon=3, frameskip=2)
+    assert result["horizon"] == [1, 2, 3]
+    assert np.allclose(result["model_mse"], result["copy_last_mse"]) and np.allclose(result["ratio"], 1.0)
+
+
+def test_rollout_errors_of_a_trained_model(tiny_run, tiny_data):
+    model, run_config = load_model(tiny_run)
+    experience = open_dataset(tiny_data)
+    result = rollout_errors(model, experience, held_out_episodes(run_config, experience.num_episodes), 3, 2)
+    assert len(result["model_mse"]) == 3 and all(m >= 0 for m in result["model_mse"])
+    assert result["windows"] > 0
+
+
+def test_k_step_residuals_compare_each_frame_with_its_prediction_k_steps_earlier():
+    clips = np.zeros((1, 8, 16, 16, 3), np.uint8)
+    clips[0, :, :, :, 0] = (np.arange(8) * 10)[:, None, None]  # red brightness rises 10 per frame
+    res = prediction_residuals(MeanColourModel(history=1), clips, np.zeros((1, 8, 2), np.float32), horizons=3)
+    assert res.shape == (1, 3, 8, 3)
+    for k in (1, 2, 3):  # "no change" predicted k frames earlier misses by 10 k
+        assert np.isnan(res[0, k - 1, :k]).all()
+        assert np.allclose(res[0, k - 1, k:, 0], (10 * k / 255) ** 2)
+
+
+def test_surprise_scale_weighs_a_quiet_dimension_like_a_busy_one():
+    rng = np.random.default_rng(0)
+    possible = rng.normal(size=(50, 1, 20, 2)) ** 2 * np.array([100.0, 0.01])  # busy and quiet dims
+    scale = SurpriseScale(possible)
+    assert abs(np.nanmean(scale(possible))) < 1e-6  # z-scored on what it was calibrated on
+    quiet_jump = np.zeros((1, 1, 20, 2))
+    quiet_jump[0, 0, 10, 1] = 1.0  # 100x the quiet dimension's typical size, 1 % of the busy one's
+    surprise = scale(quiet_jump)[0]
+    assert np.argmax(surprise) == 10 and surprise[10] > 10
