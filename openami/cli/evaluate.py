@@ -31,10 +31,13 @@ def add_parser(sub) -> None:
     _add_rollout(kinds)
 
 
-def _common(p: argparse.ArgumentParser, out_help: str) -> None:
+def _common(p: argparse.ArgumentParser, out_help: str, preset_device: bool = False) -> None:
     p.add_argument("--run", required=True, help="run directory made by `ami train`")
     p.add_argument("--out", help=out_help)
-    add_device_argument(p)
+    if preset_device:  # planning takes its device from the preset's eval settings
+        add_device_argument(p)
+    else:
+        p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -45,7 +48,7 @@ def _add_plan(kinds) -> None:
                          description="Run a frozen protocol's episodes with the latent MPC agent and a random-action "
                                      "baseline; print the success rate with a Wilson 95%% interval and the median "
                                      "seconds per plan call; write one JSONL record per episode and a summary.")
-    _common(p, "folder for <protocol>.episodes.jsonl and <protocol>.summary.json")
+    _common(p, "folder for <protocol>.episodes.jsonl and <protocol>.summary.json", preset_device=True)
     p.add_argument("--protocol", default="tworoom-offset25", choices=PROTOCOLS.names(),
                    help="which protocol (default: tworoom-offset25)")
     p.add_argument("--episodes", type=int, help="evaluate only the first N of the protocol's episodes")
@@ -100,7 +103,7 @@ def _add_rollout(kinds) -> None:
 def _load(args: argparse.Namespace):
     from openami.training import load_model
 
-    model, run_config = load_model(args.run, args.device or "cpu")
+    model, run_config = load_model(args.run, args.device)
     return model, run_config, Path(args.out) if args.out else Path(args.run) / "eval"
 
 

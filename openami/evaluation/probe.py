@@ -138,23 +138,22 @@ def probe(model: WorldModel, experience: Experience, world_id: str, config: Prob
     if random_baseline:
         encoders["random"] = random_encoder_like(model, config.seed)
     results: dict[str, Any] = {name: {"dynamic": dynamic} for name, (_, dynamic) in quantities.items()}
+    # Each encoder embeds every frame a probe uses once; index[split] points into those embeddings.
+    needed = np.unique(np.concatenate([np.concatenate(s) for s in splits.values()]))
+    index = {name: (np.searchsorted(needed, rows), np.searchsorted(needed, earlier))
+             for name, (rows, earlier) in splits.items()}
     for encoder_name, encoder in encoders.items():
-        needed = np.unique(np.concatenate([np.concatenate(s) for s in splits.values()]))
-        z_all = encode_frames(encoder, experience.pixels[needed])
-
-        def features(rows: np.ndarray, earlier: np.ndarray, dynamic: bool,
-                     z_all: np.ndarray = z_all, needed: np.ndarray = needed) -> np.ndarray:
-            z_now = z_all[np.searchsorted(needed, rows)]
-            return np.concatenate([z_all[np.searchsorted(needed, earlier)], z_now], axis=1) if dynamic else z_now
-
+        z = encode_frames(encoder, experience.pixels[needed])
+        features = {name: {False: z[now], True: np.concatenate([z[before], z[now]], axis=1)}
+                    for name, (now, before) in index.items()}
         for name, (targets, dynamic) in quantities.items():
             # One probe per quantity, so an unreadable one (say, a tiny body's angle) takes no
             # capacity from the others.
             targets = np.asarray(targets, np.float64)
-            (tr_rows, tr_prev), (te_rows, te_prev) = splits["train"], splits["test"]
-            predictions = fit_probes(features(tr_rows, tr_prev, dynamic), targets[tr_rows],
-                                     features(te_rows, te_prev, dynamic), config)
-            results[name][encoder_name] = {kind: score(targets[te_rows], pred) for kind, pred in predictions.items()}
+            train_rows, test_rows = splits["train"][0], splits["test"][0]
+            predictions = fit_probes(features["train"][dynamic], targets[train_rows],
+                                     features["test"][dynamic], config)
+            results[name][encoder_name] = {kind: score(targets[test_rows], pred) for kind, pred in predictions.items()}
     return {"world": world_id, "quantities": results, "train_episodes": len(train_eps),
             "test_episodes": len(test_eps), "train_frames": len(splits["train"][0]),
             "test_frames": len(splits["test"][0]), "config": config.to_dict()}

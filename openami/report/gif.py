@@ -1,4 +1,4 @@
-"""Episodes as animated GIFs: what the agent sees beside the goal it was given."""
+"""Animated GIFs: an episode (what the agent sees beside its goal), or any sequence of frames."""
 
 from __future__ import annotations
 
@@ -11,17 +11,8 @@ from PIL import Image
 def save_episode_gif(frames: list[np.ndarray], goal: np.ndarray, out: str | Path, scale: int = 4,
                      fps: int = 20) -> Path:
     """frames: (H, W, 3) uint8 each; writes [observation | goal] side by side, upscaled."""
-    if not frames:
-        raise ValueError("no frames to save")
     gap = np.full((goal.shape[0], 2, 3), 255, dtype=np.uint8)
-    images = []
-    for frame in frames:
-        tile = np.concatenate([frame, gap, goal], axis=1)
-        tile = tile.repeat(scale, axis=0).repeat(scale, axis=1)
-        images.append(Image.fromarray(tile))
-    out = Path(out)
-    images[0].save(out, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    return out
+    return save_gif([np.concatenate([frame, gap, goal], axis=1) for frame in frames], out, scale, fps)
 
 
 def save_gif(frames: list[np.ndarray], out: str | Path, scale: int = 3, fps: int = 4) -> Path:
