@@ -70,12 +70,18 @@ class Agent:
         self.reset()
         self.z_goal = self.encode_image(image)  # encoded once per goal, never per plan
 
+    def set_goal_latent(self, z_goal: Tensor) -> None:
+        """Aim at an embedding (1, D) instead of an image (a subgoal from memory); keeps the current plan."""
+        self.z_goal = z_goal
+
     @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
         if self.z_goal is None:
             raise RuntimeError("call set_goal(image) before act(obs)")
         if not self._queue:
-            self._z_hist = (self._z_hist + [self.encode_image(obs)])[-self.history:]
+            z = self.encode_image(obs)
+            self._z_hist = (self._z_hist + [z])[-self.history:]
+            self.on_model_step(z)
             began = time.perf_counter()
             action = self.mpc.act(self.planned_model, torch.stack(self._z_hist, dim=1), self.z_goal)
             self.plan_seconds.append(time.perf_counter() - began)
@@ -83,3 +89,6 @@ class Agent:
                 action = action.repeat(1, self.frameskip)
             self._queue = list(action[0].view(self.frameskip, self.world_action_dim).cpu().numpy())
         return self._queue.pop(0)
+
+    def on_model_step(self, z: Tensor) -> None:
+        """Called with each new embedding (1, D) before planning; subclasses may change the goal here."""

@@ -2,8 +2,9 @@
 
 from openami.config import ConfigError
 from openami.data.storage import DatasetError
+from openami.memory.schema import MemoryStoreError
 from openami.training.checkpoint import CheckpointError
 
 # KeyError carries the registries' "unknown X, did you mean Y" messages.
-USER_ERRORS = (ConfigError, DatasetError, CheckpointError, FileExistsError, FileNotFoundError,
+USER_ERRORS = (ConfigError, DatasetError, CheckpointError, MemoryStoreError, FileExistsError, FileNotFoundError,
                KeyError, ValueError)

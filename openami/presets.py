@@ -10,7 +10,9 @@ from openami.config import Config, ConfigError, check
 from openami.data.policies import PolicyConfig
 from openami.evaluation.planning import EvalConfig
 from openami.evaluation.understanding import UnderstandingConfig
+from openami.memory.graph import GraphConfig
 from openami.models import ModelConfig
+from openami.reasoning import ReasonConfig
 from openami.registry import closest
 from openami.training.config import TrainConfig
 
@@ -52,6 +54,10 @@ class Preset(Config):
     """Episodes per protocol that `ami demo` evaluates (fewer than the protocol's, to stay fast)."""
     understanding: UnderstandingConfig = field(default_factory=UnderstandingConfig)
     """Probes, surprise and open-loop evaluations that `ami demo` runs and reports."""
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    """How `ami memory graph` links remembered states."""
+    reason: ReasonConfig = field(default_factory=ReasonConfig)
+    """How the far-goal agent turns a path through memory into subgoals."""
 
 
 def preset_names() -> list[str]:

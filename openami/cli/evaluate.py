@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from openami.cli.common import add_device_argument, add_preset_argument, load_for_planning
+from openami.cli.common import add_device_argument, add_preset_argument, load_for_planning, preset_from
 
 KINDS = ("plan", "probe", "surprise", "rollout")
 """`ami eval` with no kind (only flags) means `ami eval plan`, as before the others existed."""
@@ -53,7 +53,10 @@ def _add_plan(kinds) -> None:
                    help="which protocol (default: tworoom-offset25)")
     p.add_argument("--episodes", type=int, help="evaluate only the first N of the protocol's episodes")
     p.add_argument("--planner", help="cem or mppi (default: the preset's)")
-    p.add_argument("--no-baseline", action="store_true", help="skip the random-action baseline")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the baselines (random actions; with --memory, also the agent without memory)")
+    p.add_argument("--memory", help="plan through subgoals from this memory's graph (ami memory add / graph); "
+                                    "the same agent without memory runs the same episodes beside it")
     add_preset_argument(p)
     p.set_defaults(handler=run_plan)
 
@@ -111,8 +114,14 @@ def run_plan(args: argparse.Namespace) -> int:
     from openami.evaluation.planning import evaluate
 
     model, run_config, config = load_for_planning(args)
+    graph = None
+    if args.memory:
+        from openami.evaluation.far import load_memory_graph
+
+        graph = load_memory_graph(args.memory, args.run)
     summary = evaluate(model, run_config, args.protocol, config, episodes=args.episodes, out_dir=args.out,
-                       baseline=not args.no_baseline, progress=not args.quiet)
+                       baseline=not args.no_baseline, progress=not args.quiet, graph=graph,
+                       reason=preset_from(args).reason)
     print(format_summary(summary))
     if args.out is None:
         print(json.dumps(summary))
@@ -163,11 +172,13 @@ def format_summary(s: dict) -> str:
     note = "" if s["episodes"] == s["protocol_episodes"] else \
         f" (only {s['episodes']} of the protocol's {s['protocol_episodes']} episodes)"
     plan_s = f"{s['median_plan_s']:.4f}s" if s["median_plan_s"] is not None else "-"
+    memory = " with memory" if "flat" in s else ""
     lines = [f"{s['protocol']} v{s['version']}{note}",
-             f"  agent ({s['planner']}, {s['objective']} cost): {s['successes']}/{s['episodes']} = "
+             f"  agent ({s['planner']}, {s['objective']} cost{memory}): {s['successes']}/{s['episodes']} = "
              f"{100 * s['success_rate']:.1f}%  [95% CI {100 * lo:.1f}-{100 * hi:.1f}]  median plan {plan_s}"]
-    if "random" in s:
-        r = s["random"]
-        lines.append(f"  random actions: {r['successes']}/{r['episodes']} = {100 * r['success_rate']:.1f}%  "
-                     f"[95% CI {100 * r['wilson95'][0]:.1f}-{100 * r['wilson95'][1]:.1f}]")
+    for key, label in (("flat", "same agent, no memory"), ("random", "random actions")):
+        if key in s:
+            r = s[key]
+            lines.append(f"  {label}: {r['successes']}/{r['episodes']} = {100 * r['success_rate']:.1f}%  "
+                         f"[95% CI {100 * r['wilson95'][0]:.1f}-{100 * r['wilson95'][1]:.1f}]")
     return "\n".join(lines)

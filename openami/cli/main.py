@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from openami.cli import collect, demo, evaluate, plan, train
+from openami.cli import collect, demo, evaluate, memory, plan, train
 
-COMMANDS = {"collect": collect, "train": train, "plan": plan, "eval": evaluate, "demo": demo}
+COMMANDS = {"collect": collect, "train": train, "plan": plan, "eval": evaluate, "memory": memory, "demo": demo}
 
 DESCRIPTION = """\
 openami: JEPA world models that learn a world from pixels and actions alone, then
@@ -23,6 +23,8 @@ typical use:
   ami eval rollout --run runs/tworoom --decoder
   ami demo --preset physics                  physics world: probes, surprise at impossible events
   ami plan --run runs/tworoom --out episode.gif
+  ami memory add --run runs/tworoom --data data/tworoom --memory mem/tworoom
+  ami memory query --memory mem/tworoom --entry 0 -k 5
 """
 
 

@@ -80,11 +80,13 @@ def run_episode(env, policy: Policy, task: Task, budget: int, radius: float,
     policy.set_goal(env.unwrapped.render_state(task.goal))
     goal = np.asarray(task.goal)
     frames = [obs] if record else []
+    trajectory = [np.asarray(info["state"]).tolist()] if record else []
     best, success_step = float("inf"), None
     for t in range(budget):
         obs, _, _, _, info = env.step(policy.act(obs))
         if record:
             frames.append(obs)
+            trajectory.append(np.asarray(info["state"]).tolist())
         distance = float(np.linalg.norm(np.asarray(info["state"])[: goal.size] - goal))
         best = min(best, distance)
         if distance <= radius:
@@ -96,7 +98,7 @@ def run_episode(env, policy: Policy, task: Task, budget: int, radius: float,
               "plan_calls": len(policy.plan_seconds),
               "median_plan_s": statistics.median(policy.plan_seconds) if policy.plan_seconds else None}
     if record:
-        result["frames"] = frames
+        result["frames"], result["trajectory"] = frames, trajectory
     return result
 
 
@@ -112,8 +114,12 @@ def summarize(protocol: Protocol, records: list[dict[str, Any]]) -> dict[str, An
 
 def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: EvalConfig | None = None,
              episodes: int | None = None, out_dir: str | Path | None = None, baseline: bool = True,
-             progress: bool = True) -> dict[str, Any]:
-    """Evaluate the model on a named protocol; writes episodes.jsonl and summary.json to out_dir."""
+             progress: bool = True, graph=None, reason=None) -> dict[str, Any]:
+    """Evaluate the model on a named protocol; writes episodes.jsonl and summary.json to out_dir.
+
+    With a memory ``graph`` the agent plans through subgoals from memory, and the same MPC agent
+    without memory ("flat": same model, planner and budget) runs the same episodes beside it.
+    """
     protocol: Protocol = PROTOCOLS.get(protocol_name)
     config = config or EvalConfig()
     if protocol.world != run.world:
@@ -123,6 +129,11 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     radius = protocol.success_radius * env.unwrapped.arena_width
     tasks = protocol.tasks(env, episodes)
     policies: dict[str, Policy] = {"agent": make_agent(model, run, config, env)}
+    if graph is not None:
+        from openami.evaluation.far import make_subgoal_agent
+
+        flat = {"flat": policies["agent"]} if baseline else {}
+        policies = {"agent": make_subgoal_agent(model, run, config, env, graph, reason), **flat}
     if baseline:
         policies["random"] = RandomPolicy(env, seed=0)
     records: dict[str, list[dict[str, Any]]] = {name: [] for name in policies}
@@ -141,8 +152,9 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     summary = {"protocol": protocol.name, "version": protocol.version, "protocol_episodes": protocol.episodes,
                "planner": config.planner, "objective": config.objective, "search": config.search.to_dict(),
                **summarize(protocol, records["agent"])}
-    if baseline:
-        summary["random"] = summarize(protocol, records["random"])
+    for name in records:
+        if name != "agent":
+            summary[name] = summarize(protocol, records[name])
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -197,6 +209,7 @@ def plan_episode(model: WorldModel, run: RunConfig, config: EvalConfig, start: l
             frames.append(obs)
         result = {"success": None, "steps": budget, "min_distance": float("nan"), "frames": frames,
                   "plan_calls": len(agent.plan_seconds), "median_plan_s": statistics.median(agent.plan_seconds)}
+    result.pop("trajectory", None)
     if gif is not None:
         save_episode_gif(result.pop("frames"), goal_image, gif)
     env.close()

@@ -93,3 +93,26 @@ PROTOCOLS.register("tworoom-cross")(Protocol(
     description="Start uniformly in one room, goal uniformly in the other; the way leads through the "
                 "door, so greedy straight-line motion fails. 200-step budget; same success test.",
     draw_tasks=_cross_tasks))
+
+FAR_MIN_STEPS = 100
+
+
+def _far_tasks(env: gym.Env, n: int) -> list[Task]:
+    """Start and goal drawn uniformly in the maze, kept when the shortest way between them is >= 100 steps."""
+    world = env.unwrapped
+    rng = np.random.default_rng(EVAL_SEED + 700_000)
+    tasks: list[Task] = []
+    while len(tasks) < n:
+        start, goal = world.sample_free_position(rng), world.sample_free_position(rng)
+        if world.path_steps(start, goal) >= FAR_MIN_STEPS:
+            tasks.append(Task(start, goal))
+    return tasks
+
+
+PROTOCOLS.register("maze-far")(Protocol(
+    name="maze-far", version=1, world="openami/Maze-v0", episodes=100, budget=400,
+    success_radius=0.05,
+    description="Maze ('classic' 3x3 rooms): start and goal uniform, kept when the shortest way between "
+                "them is at least 100 steps (through several doors); 400-step budget; success within 0.05 "
+                "of the arena width of the goal position (closer than a wall's width) at any step.",
+    draw_tasks=_far_tasks))

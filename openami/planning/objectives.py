@@ -45,3 +45,16 @@ class SumObjective:
     def cost(self, z_pred: Tensor, z_goal: Tensor) -> Tensor:
         diff = z_pred - z_goal[:, None, None]  # (B, S, H, D)
         return (diff**2).sum(dim=-1).sum(dim=-1)  # (B, S)
+
+
+@OBJECTIVES.register("closest")
+class ClosestObjective:
+    """Squared L2 distance of the predicted latent that comes closest to the goal, at any horizon step.
+
+    It asks "can the goal be reached within H steps?", whatever happens after: the
+    question the memory graph asks of each candidate edge.
+    """
+
+    def cost(self, z_pred: Tensor, z_goal: Tensor) -> Tensor:
+        diff = z_pred - z_goal[:, None, None]  # (B, S, H, D)
+        return (diff**2).sum(dim=-1).amin(dim=-1)  # (B, S)

@@ -1,7 +1,7 @@
 """Simulated worlds: short names, Gymnasium registration, and a factory.
 
 Importing this package registers the built-in worlds with Gymnasium, so that
-``gymnasium.make("openami/TwoRoom-v0")`` (or ``"openami/Physics-v0"``) works after
+``gymnasium.make("openami/TwoRoom-v0")`` (or ``"openami/Maze-v0"``, ``"openami/Physics-v0"``) works after
 ``import openami.worlds``.
 """
 
@@ -14,17 +14,19 @@ import gymnasium
 from gymnasium import spaces
 
 from openami.registry import Registry
+from openami.worlds.maze import MazeEnv
 from openami.worlds.physics import PhysicsEnv
 from openami.worlds.pixels import PixelObservation
 from openami.worlds.tworoom import TwoRoomEnv
 
-__all__ = ["WORLDS", "PhysicsEnv", "PixelObservation", "TwoRoomEnv", "make_world", "resolve_world_id"]
+__all__ = ["WORLDS", "MazeEnv", "PhysicsEnv", "PixelObservation", "TwoRoomEnv", "make_world", "resolve_world_id"]
 
 WORLDS: Registry[str] = Registry("world")
 """Short world name -> Gymnasium id of a built-in world."""
 
 WORLDS.register("tworoom")("openami/TwoRoom-v0")
 WORLDS.register("physics")("openami/Physics-v0")
+WORLDS.register("maze")("openami/Maze-v0")
 
 # The guard keeps re-imports (importlib.reload, tests) from registering twice.
 if "openami/TwoRoom-v0" not in gymnasium.registry:
@@ -37,6 +39,12 @@ if "openami/Physics-v0" not in gymnasium.registry:
     gymnasium.register(
         id="openami/Physics-v0",
         entry_point="openami.worlds.physics:PhysicsEnv",
+        max_episode_steps=None,  # reward-free world: the caller bounds episodes
+    )
+if "openami/Maze-v0" not in gymnasium.registry:
+    gymnasium.register(
+        id="openami/Maze-v0",
+        entry_point="openami.worlds.maze:MazeEnv",
         max_episode_steps=None,  # reward-free world: the caller bounds episodes
     )
 

@@ -20,6 +20,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from openami.worlds.sprite import DiskSprite
+
 ARENA_WIDTH = 1.0
 """Side of the square arena, in world units."""
 WALL_X = 0.5
@@ -96,11 +98,7 @@ class TwoRoomEnv(gymnasium.Env):
         self.observation_space = spaces.Box(0, 255, (self.size, self.size, 3), np.uint8)
 
         self._background = _background(self.size)
-        # Offsets of the pixel patch that can hold the disk, relative to its corner pixel.
-        self._radius_px = AGENT_RADIUS / ARENA_WIDTH * self.size
-        span = int(math.ceil(2 * self._radius_px + 2)) + 1
-        self._patch_offsets = np.arange(span, dtype=np.float32)
-        self._patch_span = span
+        self._sprite = DiskSprite(AGENT_RADIUS / ARENA_WIDTH * self.size, _AGENT)
 
         self._x = 0.25
         self._y = 0.5
@@ -147,33 +145,19 @@ class TwoRoomEnv(gymnasium.Env):
 
     # ---- rendering ------------------------------------------------------------
 
+    def empty_image(self) -> np.ndarray:
+        """The arena without the agent: uint8[H, W, 3]."""
+        return self._background.copy()
+
     def render_state(self, state: Any) -> np.ndarray:
         """The observation at position ``state`` (x, y), without touching the env: uint8[H, W, 3]."""
         x, y = (float(v) for v in np.asarray(state, dtype=np.float64).reshape(2))
         return self._draw(x, y)
 
     def _draw(self, x: float, y: float) -> np.ndarray:
-        frame = self._background.copy()
-        # Disk centre in pixel units; pixel (r, c) covers [c, c+1] x [r, r+1].
         cx = x / ARENA_WIDTH * self.size
         cy = (ARENA_WIDTH - y) / ARENA_WIDTH * self.size
-        col0 = int(math.floor(cx - self._radius_px - 1))
-        row0 = int(math.floor(cy - self._radius_px - 1))
-        cols = self._patch_offsets + (col0 + 0.5 - cx)
-        rows = self._patch_offsets + (row0 + 0.5 - cy)
-        dist = np.sqrt(rows[:, None] ** 2 + cols[None, :] ** 2)
-        cover = np.clip(self._radius_px + 0.5 - dist, 0.0, 1.0)
-        # Crop the patch to the image (the disk never leaves it, the patch may).
-        r_lo, c_lo = max(row0, 0), max(col0, 0)
-        r_hi = min(row0 + self._patch_span, self.size)
-        c_hi = min(col0 + self._patch_span, self.size)
-        if r_lo >= r_hi or c_lo >= c_hi:
-            return frame
-        cover = cover[r_lo - row0 : r_hi - row0, c_lo - col0 : c_hi - col0, None]
-        patch = frame[r_lo:r_hi, c_lo:c_hi]
-        blended = patch * (1.0 - cover) + _AGENT * cover
-        frame[r_lo:r_hi, c_lo:c_hi] = blended + 0.5  # round to nearest on the uint8 cast
-        return frame
+        return self._sprite.draw(self._background, cx, cy)
 
     def render(self) -> np.ndarray | None:
         """The current frame (the same image as the last observation)."""

@@ -133,3 +133,78 @@ def test_demo_end_to_end(workdir):
     assert (out / "understanding" / "imagination.gif").read_bytes()[:6] == b"GIF89a"
     r = ami("demo", "--preset", "tiny.yaml", "--out", "demo", "--quiet", cwd=workdir)
     assert r.returncode == 2 and "already holds a demo" in r.stderr
+
+
+def test_memory_add_query_stats_prune(tiny_run, tiny_data, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    from openami.cli.main import main
+    from openami.data import open_dataset
+
+    mem = str(tmp_path / "mem")
+    r = ami("memory", "add", "--run", str(tiny_run), "--data", str(tiny_data), "--memory", mem, "--every", "2",
+            "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "added 60 entries from 6 episodes (stored as episodes 0..5)" in r.stdout  # 6 episodes of 20, every 2nd
+    frame = open_dataset(tiny_data).pixels[4]  # episode 0, step 4: remembered as entry 2
+    Image.fromarray(frame).save(tmp_path / "frame.png")
+    r = ami("memory", "query", "--memory", mem, "--image", "frame.png", "--run", str(tiny_run), "-k", "3",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[1].split()
+    assert first[2] == "0.0000" and first[4] == "4", r.stdout  # the very frame, at distance 0
+
+    # The rest in-process: the same entry point, without paying the imports again.
+    monkeypatch.chdir(tmp_path)
+    assert main(["memory", "add", "--run", str(tiny_run), "--data", str(tiny_data), "--memory", mem, "--every", "5",
+                 "--quiet"]) == 0
+    assert "episodes 6..11" in capsys.readouterr().out  # a second dataset never shares episode numbers
+    assert main(["memory", "query", "--memory", mem, "--entry", "2", "-k", "4"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+    assert main(["memory", "query", "--memory", mem, "--image", "frame.png"]) == 2
+    assert "--image needs --run" in capsys.readouterr().err
+    assert main(["memory", "stats", "--memory", "nowhere"]) == 2
+    assert "no memory store at nowhere" in capsys.readouterr().err
+
+    r = ami("memory", "prune", "--memory", mem, "--keep-every", "2", cwd=tmp_path)
+    assert r.returncode == 0 and "removed 42 of 84 entries; 42 remain" in r.stdout, r.stderr
+    r = ami("memory", "stats", "--memory", mem, "--json", cwd=tmp_path)
+    stats = json.loads(r.stdout)
+    assert stats["entries"] == 42 and stats["episodes"] == 12 and stats["thumbnail_shape"] == [32, 32, 3]
+    assert stats["info"]["run"] == str(Path(tiny_run).resolve())
+    assert main(["memory", "stats", "--memory", mem]) == 0 and "episodes" in capsys.readouterr().out
+
+    from openami.memory import MemoryStore
+
+    MemoryStore.create(tmp_path / "other", 16, thumbnail_shape=(32, 32), state_dim=2,
+                       info={"run": "elsewhere", "model_sha256": "0" * 64}).close()
+    assert main(["memory", "add", "--run", str(tiny_run), "--data", str(tiny_data), "--memory", "other"]) == 2
+    assert "holds embeddings of another model (run elsewhere" in capsys.readouterr().err
+
+
+def test_memory_graph_and_far_planning(tiny_run, tiny_data, tmp_path, capsys, monkeypatch):
+    from openami.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(
+        {**TINY_PRESET, "graph": {"reach_samples": 8, "reach_iterations": 1}}))
+    assert main(["memory", "add", "--run", str(tiny_run), "--data", str(tiny_data), "--memory", "mem", "--every", "2",
+                 "--quiet"]) == 0
+    assert main(["plan", "--run", str(tiny_run), "--far", "--memory", "mem", "--start", "0.2,0.5",
+                 "--goal", "0.8,0.5"]) == 2
+    assert "ami memory graph" in capsys.readouterr().err  # no graph yet: the error says how to make one
+    assert main(["memory", "graph", "--run", str(tiny_run), "--memory", "mem", "--preset", "tiny.yaml",
+                 "--quiet"]) == 0
+    assert "memory graph of 60 entries" in capsys.readouterr().out
+    assert main(["plan", "--run", str(tiny_run), "--far", "--memory", "mem", "--start", "0.2,0.5", "--goal", "0.8,0.5",
+                 "--budget", "6", "--out", "far.gif", "--preset", "tiny.yaml", "--remember", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "far goal" in out and "remembered 4 new entries" in out  # 7 frames, every 2nd
+    assert (tmp_path / "far.gif").read_bytes()[:6] == b"GIF89a"
+    assert (tmp_path / "far-path.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["eval", "plan", "--run", str(tiny_run), "--protocol", "tworoom-cross", "--memory", "mem",
+                 "--episodes", "1", "--preset", "tiny.yaml", "--out", "eval", "--quiet"]) == 0
+    summary = json.loads((tmp_path / "eval" / "tworoom-cross.summary.json").read_text())
+    assert summary["episodes"] == 1 and {"flat", "random"} <= set(summary)
+    assert main(["memory", "prune", "--memory", "mem", "--keep-every", "2"]) == 0
+    assert not (tmp_path / "mem" / "graph.npz").exists()  # a pruned memory's graph is stale
