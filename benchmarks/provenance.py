@@ -13,15 +13,18 @@ from typing import Any
 import numpy as np
 import torch
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository, wherever the script is started from
+
 
 def git_commit() -> str:
     """HEAD's hash (with '+dirty' for uncommitted changes), or 'uncommitted' outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              timeout=10).stdout.strip()
+                              timeout=10, cwd=ROOT).stdout.strip()
         # The results files are rewritten by the benchmarks themselves, so they do not count.
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":!benchmarks/results"], capture_output=True, text=True, timeout=10).stdout.strip()
+                                ":!benchmarks/results"], capture_output=True, text=True, timeout=10,
+                               cwd=ROOT).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "uncommitted"
     return head + ("+dirty" if dirty else "")
