@@ -76,7 +76,9 @@ def _run_far(args: argparse.Namespace, model, run_config, config) -> int:
                f"did not reach the goal in {result['steps']} steps (closest {result['min_distance']:.3f})")
     apart = "" if result["path_steps"] is None else f" {result['path_steps']} steps away"
     print(f"far goal{apart}: {verdict}; {len(result['replans'])} re-plans; "
-          f"median plan {result['median_plan_s']:.4f}s; GIF {args.out}, path picture {picture}")
+          f"median plan {result['median_plan_s']:.4f}s; GIF {args.out}"
+          + (f", path picture {result['picture']}" if result["picture"] else
+             " (no path picture: the memory keeps no true states to draw it from)"))
     if args.remember:
         print(f"remembered {result['remembered']} new entries in {args.memory}")
     return 0

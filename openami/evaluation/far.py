@@ -95,7 +95,8 @@ def far_episode(model: WorldModel, run: RunConfig, config: EvalConfig, graph: Me
     goal_image = world.render_state(goal_state)
     if gif is not None:
         save_episode_gif(frames, goal_image, gif)
-    if picture is not None and store is not None and store.state_dim:
+    result["picture"] = None
+    if picture is not None and store is not None and store.state_dim:  # drawn from true states, if kept
         node_xy = store.get(graph.node_entries).state[:, :2]
         trajectory = np.array(result.pop("trajectory"))
         verdict = f"reached in {result['steps']} steps" if result["success"] else "not reached"
@@ -103,6 +104,7 @@ def far_episode(model: WorldModel, run: RunConfig, config: EvalConfig, graph: Me
                          trajectory, start_state, goal_state, picture, world.arena_width,
                          title=f"far goal{_apart(steps_apart)}: {verdict}, "
                                f"{len(agent.events)} re-plans")
+        result["picture"] = str(picture)
     result.pop("trajectory", None)
     result["median_plan_s"] = statistics.median(agent.plan_seconds) if agent.plan_seconds else None
     env.close()

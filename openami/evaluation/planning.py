@@ -141,6 +141,8 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     for name, policy in policies.items():
         for i, task in enumerate(tasks):
             record = run_episode(env, policy, task, protocol.budget, radius)
+            if hasattr(policy, "events"):  # the subgoal agent: its re-plans and why
+                record["replans"] = [e["why"] for e in policy.events]
             records[name].append({"protocol": protocol.name, "version": protocol.version,
                                   "policy": name, "episode": i, **record})
             bar.update(1)
