@@ -5,8 +5,10 @@ it sees, follows the shortest path from there toward the node nearest the goal i
 and hands the MPC planner the node ``subgoal_steps`` ahead on that path (or the goal
 itself once it is near). It re-plans when the world surprises it (the observed embedding
 is far from what the model predicted for the action taken) and when a subgoal proves
-unreachable (no new node reached for ``patience`` model steps): the edge it was on is
-blocked for the rest of the episode and the path is searched again without it.
+unreachable (``patience`` model steps without getting closer to the goal on the graph):
+the model-judged edges on the way to that subgoal (else the last edge into it) are blocked
+for the rest of the episode and the path searched again.
+On surprise it re-localises and plans afresh from where it finds itself.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import Tensor
 
 from openami.agent import Agent
 from openami.config import Config, check
-from openami.memory.graph import MemoryGraph
+from openami.memory.graph import JUDGED, MemoryGraph
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class ReasonConfig(Config):
     surprise: float = 3.0
     """Re-plan when the observed embedding is farther than this many node radii from the predicted one."""
     patience: int = 8
-    """Model steps without reaching another node before the edge being followed counts as unreachable."""
+    """Model steps without getting closer to the goal on the graph before the edge followed counts as unreachable."""
 
     def __post_init__(self) -> None:
         check(self.subgoal_steps > 0 and self.final_steps >= 0, "reason.subgoal_steps must be positive and "
@@ -48,6 +50,7 @@ class SubgoalAgent(Agent):
     def __init__(self, *args, graph: MemoryGraph, reason: ReasonConfig | None = None, **kwargs) -> None:
         self.graph, self.reason = graph, reason or ReasonConfig()
         self._node_z = torch.from_numpy(graph.node_z)
+        self._kinds = {(int(a), int(b)): int(k) for a, b, k in zip(graph.src, graph.dst, graph.kind, strict=True)}
         super().__init__(*args, **kwargs)
 
     def reset(self) -> None:
@@ -59,7 +62,8 @@ class SubgoalAgent(Agent):
         self.first_path: list[int] = []  # the path found at the start, for the picture
         self._final_goal: Tensor | None = None
         self._goal_node = -1
-        self._stall, self._edge, self._expected, self._plan_hist = 0, None, None, None
+        self._segment: list[tuple[int, int]] = []  # the path's edges from the current node to the subgoal
+        self._stall, self._best, self._expected, self._plan_hist = 0, float("inf"), None, None
 
     def set_goal(self, image: np.ndarray) -> None:
         super().set_goal(image)
@@ -70,13 +74,15 @@ class SubgoalAgent(Agent):
     def _search(self) -> None:
         self._dist, self._next = self.graph.toward(self._goal_node, self.blocked)
 
-    def _block(self, why: str) -> None:
-        if self._edge is not None:
-            self.blocked.add(self._edge)
-            self.events.append({"step": len(self.visited), "why": why, "edge": list(self._edge)})
+    def _replan(self, why: str, block: bool) -> None:
+        """Start planning afresh; if ``block``, first drop the edges to blame and search again."""
+        edges = self._blame() if block else []
+        self.events.append({"step": len(self.visited), "why": why, "blocked": [list(e) for e in edges]})
+        if edges:
+            self.blocked.update(edges)
             self._search()
-            self.mpc.reset()  # the old plan aimed along the blocked edge
-        self._stall, self._edge = 0, None
+        self.mpc.reset()  # the old plan aimed along a way that failed, or from a state we are not in
+        self._stall, self._best = 0, float("inf")
 
     @torch.inference_mode()
     def on_model_step(self, z: Tensor) -> None:
@@ -84,33 +90,40 @@ class SubgoalAgent(Agent):
         if self._expected is not None:  # surprise: how far is what we see from what the model foresaw?
             error = float((z_cpu - self._expected).norm())
             if error > self.reason.surprise * self.graph.node_radius:
-                self._block("surprise")
+                self._replan("surprise", block=False)  # re-localise below and plan from where we are
         node, _ = self.graph.nearest(z_cpu)
-        if self.visited and node == self.visited[-1]:
-            self._stall += 1
-            if self._stall >= self.reason.patience:
-                self._block("unreachable")
-        else:
-            self._stall = 0
         self.visited.append(node)
+        if self._segment:  # following the graph: is the way to the goal getting shorter?
+            if self._dist[node] < self._best:
+                self._best, self._stall = self._dist[node], 0
+            else:
+                self._stall += 1
+                if self._stall >= self.reason.patience:
+                    self._replan("unreachable", block=True)
 
         self.path = self._path_from(node)
         if not self.first_path:
             self.first_path = list(self.path)
         ahead = self._dist[node]
-        if not np.isfinite(ahead) or ahead <= self.reason.final_steps:
-            self.z_goal, self._edge = self._final_goal, None  # near, or no path left: aim at the goal itself
+        final = not np.isfinite(ahead) or ahead <= self.reason.final_steps
+        travelled, hops = 0.0, 0  # the path's first `hops` edges lead to the subgoal
+        for a, b in zip(self.path[:-1], self.path[1:], strict=True):
+            travelled += self._dist[a] - self._dist[b]
+            hops += 1
+            if travelled >= self.reason.subgoal_steps and not final:
+                break
+        self._segment = list(zip(self.path[:hops], self.path[1:hops + 1], strict=True))
+        if final:  # near, or no path left: aim at the goal itself
+            self.z_goal = self._final_goal
         else:
-            travelled, waypoint = 0.0, node
-            for a, b in zip(self.path[:-1], self.path[1:], strict=True):
-                travelled += self._dist[a] - self._dist[b]
-                waypoint = b
-                if travelled >= self.reason.subgoal_steps:
-                    break
-            if self._edge is None or self._edge[0] != node:
-                self._edge = (node, self.path[1])
-            self.z_goal = self._node_z[waypoint][None].to(z.device)
+            self.z_goal = self._node_z[self.path[hops]][None].to(z.device)
         self._plan_hist = torch.stack(self._z_hist, dim=1)
+
+    def _blame(self) -> list[tuple[int, int]]:
+        """The edges to drop when the subgoal proves unreachable: the model's judgements on the way to it
+        (a trip the agent was seen to make is more trustworthy), else the last edge into the subgoal."""
+        judged = [e for e in self._segment if self._kinds.get(e) == JUDGED]
+        return judged or self._segment[-1:]
 
     def _path_from(self, node: int) -> list[int]:
         if not np.isfinite(self._dist[node]):

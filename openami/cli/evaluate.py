@@ -172,7 +172,7 @@ def format_summary(s: dict) -> str:
     note = "" if s["episodes"] == s["protocol_episodes"] else \
         f" (only {s['episodes']} of the protocol's {s['protocol_episodes']} episodes)"
     plan_s = f"{s['median_plan_s']:.4f}s" if s["median_plan_s"] is not None else "-"
-    memory = " with memory" if "flat" in s else ""
+    memory = " with memory" if s.get("memory") else ""
     lines = [f"{s['protocol']} v{s['version']}{note}",
              f"  agent ({s['planner']}, {s['objective']} cost{memory}): {s['successes']}/{s['episodes']} = "
              f"{100 * s['success_rate']:.1f}%  [95% CI {100 * lo:.1f}-{100 * hi:.1f}]  median plan {plan_s}"]

@@ -153,6 +153,7 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     env.close()
     summary = {"protocol": protocol.name, "version": protocol.version, "protocol_episodes": protocol.episodes,
                "planner": config.planner, "objective": config.objective, "search": config.search.to_dict(),
+               "memory": graph is not None,
                **summarize(protocol, records["agent"])}
     for name in records:
         if name != "agent":

@@ -175,3 +175,56 @@ def test_subgoal_agent_reaches_a_far_goal_the_flat_agent_cannot(small_maze) -> N
         results[name] = run_episode(env, agent, Task(start, goal), budget=250, radius=0.05)
     assert results["memory"]["success"]
     assert not results["flat"]["success"]
+
+
+def _walled_task(maze: MazeEnv) -> tuple[np.ndarray, np.ndarray]:
+    """Start and goal in two rooms that share a wall without a door: the straight way is blocked."""
+    walled = next((a, b) for a, b in ((0, 1), (2, 3), (0, 2), (1, 3)) if (a, b) not in maze.doors)
+    rng = np.random.default_rng(0)
+    return maze.sample_free_position(rng, walled[0]), maze.sample_free_position(rng, walled[1])
+
+
+def _subgoal_agent(model, graph, **reason) -> SubgoalAgent:
+    search = PlannerConfig(action_dim=2, horizon=6, num_samples=64, iterations=2)
+    return SubgoalAgent(model, "cem", search, "sum", FRAMESKIP, 2, graph=graph, reason=ReasonConfig(**reason))
+
+
+def test_an_edge_that_proves_unreachable_is_blocked_and_the_way_found_again(small_maze) -> None:
+    env, model, graph, states = small_maze
+    start, goal = _walled_task(env.unwrapped)
+    xy = states[graph.node_entries]
+    a, b = (int(np.linalg.norm(xy - p, axis=1).argmin()) for p in (start, goal))
+    wormhole = MemoryGraph(graph.node_entries, graph.node_z, np.append(graph.src, a), np.append(graph.dst, b),
+                           np.append(graph.weight, 1.0).astype(np.float32), np.append(graph.kind, JUDGED),
+                           graph.node_radius)  # a false edge straight through the wall
+    agent = _subgoal_agent(model, wormhole, patience=3)
+    result = run_episode(env, agent, Task(start, goal), budget=400, radius=0.05)
+    assert result["success"]
+    assert any(e["why"] == "unreachable" for e in agent.events)
+    assert (a, b) in agent.blocked  # the false edge, not the true ones around it
+
+
+class _Teleport:
+    """Moves the agent back to the start once, at world step ``at``: a surprise no model foresees."""
+
+    def __init__(self, env, at: int) -> None:
+        self.env, self.at, self.unwrapped, self.t = env, at, env.unwrapped, 0
+
+    def reset(self, **kwargs):
+        self.t, self.start = 0, kwargs["options"]["state"]
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        self.t += 1
+        if self.t == self.at:
+            self.env.reset(options={"state": self.start})
+        return self.env.step(action)
+
+
+def test_surprise_makes_the_agent_replan_from_where_it_is(small_maze) -> None:
+    env, model, graph, _ = small_maze
+    start, goal = _walled_task(env.unwrapped)
+    agent = _subgoal_agent(model, graph)
+    result = run_episode(_Teleport(env, at=31), agent, Task(start, goal), budget=400, radius=0.05)
+    assert result["success"]
+    assert [e["why"] for e in agent.events].count("surprise") == 1
