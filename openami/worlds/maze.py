@@ -18,13 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium
 import numpy as np
-from gymnasium import spaces
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
-from openami.worlds.sprite import DiskSprite
+from openami.worlds.point import PointWorld
 
 ARENA_WIDTH = 1.0
 WALL_HALF_THICKNESS = 0.015
@@ -87,7 +85,6 @@ def _f32(value: float) -> float:
 _LO = _f32(AGENT_RADIUS)
 _HI = _f32(ARENA_WIDTH - AGENT_RADIUS)
 _WALL = np.array([64, 64, 76], dtype=np.float32)
-_AGENT = np.array([214, 40, 40], dtype=np.float32)
 _SUPERSAMPLE = 4
 
 
@@ -98,40 +95,29 @@ def _floor_colours(n: int) -> np.ndarray:
     return (215 + 30 * np.cos(angle)).astype(np.float32)
 
 
-class MazeEnv(gymnasium.Env):
+class MazeEnv(PointWorld):
     """Rooms in a grid joined by doors; actions are 2-D velocities, observations RGB images.
 
     Reward-free and never terminating: the caller bounds episodes. ``info["state"]`` is the
     agent's position (float32[2]), ``info["room"]`` its room (row * cols + col, row 0 at the bottom).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
     arena_width: float = ARENA_WIDTH
-    position_goals: bool = True
     max_step: float = MAX_STEP
 
     def __init__(self, render_mode: str | None = None, size: int = 64, layout: str = "classic") -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
-        if not isinstance(size, (int, np.integer)) or size < 16:
-            raise ValueError(f"size must be an integer >= 16 (pixels per side), got {size!r}")
         if layout not in LAYOUTS:
             raise ValueError(f"unknown maze layout {layout!r}; layouts: {', '.join(LAYOUTS)}")
-        self.render_mode, self.size, self.layout_name = render_mode, int(size), layout
-        self.layout = LAYOUTS[layout]
+        self.layout_name, self.layout = layout, LAYOUTS[layout]
         self.rows, self.cols = self.layout.rows, self.layout.cols
         self.doors = self.layout.doors()
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.observation_space = spaces.Box(0, 255, (self.size, self.size, 3), np.uint8)
         self.walls = self._wall_rectangles()  # (W, 4): x0, x1, y0, y1
         grown = self.walls + np.array([-1, 1, -1, 1]) * AGENT_RADIUS
         self._grown = np.array([[_f32(v) for v in row] for row in grown])
-        self._background = self._draw_background()
-        self._sprite = DiskSprite(AGENT_RADIUS / ARENA_WIDTH * self.size, _AGENT)
+        self._setup(render_mode, size, 16, self._draw_background, AGENT_RADIUS)
         self._distance_cache: dict[int, np.ndarray] = {}
         self._grid_graph: csr_matrix | None = None
         self._x, self._y = 0.5 / self.cols, 0.5 / self.rows
-        self._frame: np.ndarray | None = None
 
     # ---- geometry -------------------------------------------------------------
 
@@ -250,8 +236,8 @@ class MazeEnv(gymnasium.Env):
 
     # ---- rendering ------------------------------------------------------------
 
-    def _draw_background(self) -> np.ndarray:
-        n = self.size * _SUPERSAMPLE
+    def _draw_background(self, size: int) -> np.ndarray:
+        n = size * _SUPERSAMPLE
         centres = (np.arange(n) + 0.5) / n * ARENA_WIDTH
         x = np.broadcast_to(centres[None, :], (n, n))
         y = np.broadcast_to(ARENA_WIDTH - centres[:, None], (n, n))
@@ -260,60 +246,9 @@ class MazeEnv(gymnasium.Env):
         image = _floor_colours(self.rows * self.cols)[row * self.cols + col]
         for x0, x1, y0, y1 in self.walls:
             image[(x0 < x) & (x < x1) & (y0 < y) & (y < y1)] = _WALL
-        image = image.reshape(self.size, _SUPERSAMPLE, self.size, _SUPERSAMPLE, 3).mean(axis=(1, 3))
+        image = image.reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE, 3).mean(axis=(1, 3))
         return np.rint(image).astype(np.uint8)
 
-    def empty_image(self) -> np.ndarray:
-        """The maze without the agent: uint8[H, W, 3]."""
-        return self._background.copy()
-
-    def render_state(self, state: Any) -> np.ndarray:
-        """The observation at position ``state`` (x, y), without touching the env: uint8[H, W, 3]."""
-        x, y = (float(v) for v in np.asarray(state, dtype=np.float64).reshape(2))
-        return self._draw(x, y)
-
-    def _draw(self, x: float, y: float) -> np.ndarray:
-        return self._sprite.draw(self._background, x / ARENA_WIDTH * self.size, (ARENA_WIDTH - y) * self.size)
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
-            return None
-        if self._frame is None:
-            self._frame = self._draw(self._x, self._y)
-        return self._frame
-
-    # ---- Gymnasium API --------------------------------------------------------
-
-    def _info(self) -> dict[str, Any]:
-        state = np.array([self._x, self._y], dtype=np.float32)
-        return {"state": state, "room": self.room_of(state)}
-
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start at a uniform free position, or at ``options["state"]`` = (x, y)."""
-        super().reset(seed=seed)
-        options = options or {}
-        unknown = set(options) - {"state"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; the only option is 'state'")
-        if "state" in options:
-            position = np.asarray(options["state"], dtype=np.float32)
-            if position.shape != (2,) or not self.is_free(position):
-                raise ValueError(f"reset state {options['state']!r} is not a free position in the "
-                                 f"{self.layout_name!r} maze (use sample_free_position or is_free)")
-        else:
-            position = self.sample_free_position(self.np_random)
-        self._x, self._y = float(position[0]), float(position[1])
-        self._frame = self._draw(self._x, self._y)
-        return self._frame, self._info()
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Move by ``clip(action, -1, 1) * MAX_STEP`` per axis; reward is always 0."""
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (2,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"action must be 2 finite numbers, got {action!r}")
-        ax, ay = np.clip(a, -1.0, 1.0) * MAX_STEP
-        self._move(float(ax), float(ay))
-        self._frame = self._draw(self._x, self._y)
-        return self._frame, 0.0, False, False, self._info()
+    def _not_free(self, state: Any) -> str:
+        return (f"reset state {state!r} is not a free position in the {self.layout_name!r} maze "
+                "(use sample_free_position or is_free)")

@@ -16,11 +16,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import gymnasium
 import numpy as np
-from gymnasium import spaces
 
-from openami.worlds.sprite import DiskSprite
+from openami.worlds.point import PointWorld
 
 ARENA_WIDTH = 1.0
 """Side of the square arena, in world units."""
@@ -57,7 +55,6 @@ _DOOR_HI = _f32(DOOR_Y + DOOR_HALF_HEIGHT - AGENT_RADIUS)
 _FLOOR_LEFT = np.array([236, 226, 204], dtype=np.float32)
 _FLOOR_RIGHT = np.array([206, 222, 238], dtype=np.float32)
 _WALL = np.array([64, 64, 76], dtype=np.float32)
-_AGENT = np.array([214, 40, 40], dtype=np.float32)
 
 _SUPERSAMPLE = 4  # background anti-aliasing, paid once per env
 
@@ -75,34 +72,20 @@ def _background(size: int) -> np.ndarray:
     return np.rint(image).astype(np.uint8)
 
 
-class TwoRoomEnv(gymnasium.Env):
+class TwoRoomEnv(PointWorld):
     """Two rooms and a door; actions are 2-D velocities, observations RGB images.
 
     Reward-free and never terminating: the caller bounds episodes.
     ``info["state"]`` is the agent's position (float32[2]), ``info["room"]`` its room.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
     arena_width: float = ARENA_WIDTH
-    position_goals: bool = True
-    """Starts and goals can be given as agent positions (x, y): `ami plan --start/--goal`."""
+    max_step: float = MAX_STEP
 
     def __init__(self, render_mode: str | None = None, size: int = 64) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
-        if not isinstance(size, (int, np.integer)) or size < 8:
-            raise ValueError(f"size must be an integer >= 8 (pixels per side), got {size!r}")
-        self.render_mode = render_mode
-        self.size = int(size)
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.observation_space = spaces.Box(0, 255, (self.size, self.size, 3), np.uint8)
-
-        self._background = _background(self.size)
-        self._sprite = DiskSprite(AGENT_RADIUS / ARENA_WIDTH * self.size, _AGENT)
-
+        self._setup(render_mode, size, 8, _background, AGENT_RADIUS)
         self._x = 0.25
         self._y = 0.5
-        self._frame: np.ndarray | None = None
 
     # ---- geometry -------------------------------------------------------------
 
@@ -143,69 +126,6 @@ class TwoRoomEnv(gymnasium.Env):
             y = min(max(y, _DOOR_LO), _DOOR_HI)
         self._x, self._y = _f32(x), _f32(y)
 
-    # ---- rendering ------------------------------------------------------------
-
-    def empty_image(self) -> np.ndarray:
-        """The arena without the agent: uint8[H, W, 3]."""
-        return self._background.copy()
-
-    def render_state(self, state: Any) -> np.ndarray:
-        """The observation at position ``state`` (x, y), without touching the env: uint8[H, W, 3]."""
-        x, y = (float(v) for v in np.asarray(state, dtype=np.float64).reshape(2))
-        return self._draw(x, y)
-
-    def _draw(self, x: float, y: float) -> np.ndarray:
-        cx = x / ARENA_WIDTH * self.size
-        cy = (ARENA_WIDTH - y) / ARENA_WIDTH * self.size
-        return self._sprite.draw(self._background, cx, cy)
-
-    def render(self) -> np.ndarray | None:
-        """The current frame (the same image as the last observation)."""
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
-            return None
-        if self._frame is None:
-            self._frame = self._draw(self._x, self._y)
-        return self._frame
-
-    # ---- Gymnasium API --------------------------------------------------------
-
-    def _info(self) -> dict[str, Any]:
-        return {
-            "state": np.array([self._x, self._y], dtype=np.float32),
-            "room": int(self._x >= WALL_X),
-        }
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start at a uniform free position, or at ``options["state"]`` = (x, y)."""
-        super().reset(seed=seed)
-        options = options or {}
-        unknown = set(options) - {"state"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; the only option is 'state'")
-        if "state" in options:
-            position = np.asarray(options["state"], dtype=np.float32)
-            if position.shape != (2,) or not self.is_free(position):
-                raise ValueError(
-                    f"reset state {options['state']!r} is not a free position: it must be (x, y) inside "
-                    f"[{_LO:.3f}, {_HI:.3f}]² and not in the wall (use sample_free_position or is_free)"
-                )
-        else:
-            position = self.sample_free_position(self.np_random)
-        self._x, self._y = float(position[0]), float(position[1])
-        self._frame = self._draw(self._x, self._y)
-        return self._frame, self._info()
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Move by ``clip(action, -1, 1) * MAX_STEP`` per axis; reward is always 0."""
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (2,):
-            raise ValueError(f"action must have shape (2,), got {a.shape}")
-        ax, ay = float(a[0]), float(a[1])
-        if not (math.isfinite(ax) and math.isfinite(ay)):
-            raise ValueError(f"action must be finite, got {action!r}")
-        self._move(min(max(ax, -1.0), 1.0) * MAX_STEP, min(max(ay, -1.0), 1.0) * MAX_STEP)
-        self._frame = self._draw(self._x, self._y)
-        return self._frame, 0.0, False, False, self._info()
+    def _not_free(self, state: Any) -> str:
+        return (f"reset state {state!r} is not a free position: it must be (x, y) inside "
+                f"[{_LO:.3f}, {_HI:.3f}]² and not in the wall (use sample_free_position or is_free)")
