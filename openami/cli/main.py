@@ -23,8 +23,10 @@ typical use:
   ami eval rollout --run runs/tworoom --decoder
   ami demo --preset physics                  physics world: probes, surprise at impossible events
   ami plan --run runs/tworoom --out episode.gif
-  ami memory add --run runs/tworoom --data data/tworoom --memory mem/tworoom
-  ami memory query --memory mem/tworoom --entry 0 -k 5
+  ami memory add --run runs/maze --data data/maze --memory mem/maze --every 5
+  ami memory query --memory mem/maze --entry 0 -k 5
+  ami memory graph --run runs/maze --memory mem/maze --preset maze
+  ami plan --run runs/maze --far --memory mem/maze   a far goal, through subgoals found in memory
 """
 
 
