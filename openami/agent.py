@@ -70,10 +70,6 @@ class Agent:
         self.reset()
         self.z_goal = self.encode_image(image)  # encoded once per goal, never per plan
 
-    def set_goal_latent(self, z_goal: Tensor) -> None:
-        """Aim at an embedding (1, D) instead of an image (a subgoal from memory); keeps the current plan."""
-        self.z_goal = z_goal
-
     @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
         if self.z_goal is None:

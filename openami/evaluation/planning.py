@@ -6,7 +6,7 @@ import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from typing import Protocol as TypingProtocol
 
 import numpy as np
@@ -20,6 +20,10 @@ from openami.models import WorldModel
 from openami.planning.base import PlannerConfig
 from openami.training.config import RunConfig
 from openami.worlds import make_world
+
+if TYPE_CHECKING:
+    from openami.memory.graph import MemoryGraph
+    from openami.reasoning import ReasonConfig
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ def summarize(protocol: Protocol, records: list[dict[str, Any]]) -> dict[str, An
 
 def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: EvalConfig | None = None,
              episodes: int | None = None, out_dir: str | Path | None = None, baseline: bool = True,
-             progress: bool = True, graph=None, reason=None) -> dict[str, Any]:
+             progress: bool = True, graph: MemoryGraph | None = None,
+             reason: ReasonConfig | None = None) -> dict[str, Any]:
     """Evaluate the model on a named protocol; writes episodes.jsonl and summary.json to out_dir.
 
     With a memory ``graph`` the agent plans through subgoals from memory, and the same MPC agent

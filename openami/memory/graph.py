@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
 from openami.config import Config, check
+from openami.memory.prune import greedy_cover
 from openami.planning import make_objective, make_planner
 from openami.planning.base import PlannerConfig, WorldModelLike
 
@@ -150,23 +151,6 @@ def node_radius(z: np.ndarray, episode: np.ndarray, step: np.ndarray, config: Gr
     return float(np.quantile(gaps, config.node_quantile) * config.node_scale)
 
 
-def cover(z: torch.Tensor, radius: float, chunk: int = 2048) -> np.ndarray:
-    """Indices of a greedy cover of z (N, D): each row is within ``radius`` of a chosen one."""
-    chosen: list[int] = []
-    nodes = z[:0]
-    for lo in range(0, len(z), chunk):
-        block = z[lo:lo + chunk]
-        far = torch.ones(len(block), dtype=torch.bool) if len(nodes) == 0 else \
-            torch.cdist(block, nodes).amin(dim=1) > radius
-        picked: list[int] = []
-        for i in torch.nonzero(far).flatten().tolist():  # greedy within the block, in order
-            if not picked or torch.cdist(block[i:i + 1], block[picked]).min() > radius:
-                picked.append(i)
-        chosen += [lo + i for i in picked]
-        nodes = torch.cat([nodes, block[picked]])
-    return np.array(chosen, dtype=np.int64)
-
-
 def nearest_node(z: torch.Tensor, node_z: torch.Tensor, chunk: int = 4096) -> np.ndarray:
     """Index of the nearest node for every row of z (N, D)."""
     return torch.cat([torch.cdist(z[lo:lo + chunk], node_z).argmin(dim=1)
@@ -209,7 +193,7 @@ def build_graph(model: WorldModelLike, z: np.ndarray, entries: np.ndarray, episo
     z = np.ascontiguousarray(z, dtype=np.float32)
     radius = node_radius(z, episode, step, config)
     zt = torch.from_numpy(z)
-    chosen = cover(zt, radius)
+    chosen = np.flatnonzero(greedy_cover(z, radius))  # the same cover as `ami memory prune --min-distance`
     node_z = zt[chosen]
     rep = nearest_node(zt, node_z)
 

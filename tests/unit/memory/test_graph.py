@@ -17,7 +17,7 @@ from openami.data.collect import rollout_policy
 from openami.data.policies import PolicyConfig
 from openami.evaluation.planning import run_episode
 from openami.evaluation.protocols import Task
-from openami.memory.graph import EXPERIENCED, JUDGED, GraphConfig, MemoryGraph, build_graph, cover
+from openami.memory.graph import EXPERIENCED, JUDGED, GraphConfig, MemoryGraph, build_graph
 from openami.planning.base import PlannerConfig
 from openami.reasoning import ReasonConfig, SubgoalAgent
 from openami.worlds import make_world
@@ -57,15 +57,6 @@ def test_graph_round_trip(tmp_path) -> None:
         MemoryGraph.load(tmp_path)
     with pytest.raises(FileNotFoundError, match="ami memory graph"):
         MemoryGraph.load(tmp_path / "elsewhere")
-
-
-def test_cover_is_a_cover() -> None:
-    z = torch.randn(500, 3, generator=torch.Generator().manual_seed(0))
-    nodes = cover(z, radius=0.8, chunk=64)
-    d = torch.cdist(z, z[nodes])
-    assert (d.amin(dim=1) <= 0.8).all()  # every point is near a node
-    off_diagonal = torch.cdist(z[nodes], z[nodes]) + torch.eye(len(nodes)) * 99
-    assert (off_diagonal > 0.8).all()  # no two nodes are near each other
 
 
 @dataclass(frozen=True)
