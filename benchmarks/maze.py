@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provenance import print_table, provenance, write_json
+from provenance import print_table, run_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 EVERY = 5  # remember every 5th frame of each exploration episode
@@ -118,10 +118,13 @@ def table(results: dict[str, Any]) -> None:
         rows.append(("median s per plan call (memory agent)", "-", f"{s['median_plan_s']:.4f} s"))
     if "restart" in results:
         r = results["restart"]
-        same = "far" in results and r["summary"]["successes"] == results["far"]["summary"]["successes"]
+        if "far" in results:
+            same = r["summary"]["successes"] == results["far"]["summary"]["successes"]
+            verdict = "unchanged" if same else "CHANGED"
+        else:
+            verdict = "no far section to compare with"
         rows.append(("restart: memory reopened, no exploration", "success unchanged",
-                     f"{pct(r['summary'])}; entries {r['entries_before']:,} -> {r['entries_after']:,}; "
-                     f"{'unchanged' if same else 'CHANGED'}"))
+                     f"{pct(r['summary'])}; entries {r['entries_before']:,} -> {r['entries_after']:,}; {verdict}"))
     if "grow" in results:
         g = results["grow"]
         rows.append(("grown memory (+100 episodes), graph rebuilt", "-",
@@ -137,18 +140,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--work", type=Path, help="folder for data, run and memory (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "maze.json")
     args = parser.parse_args(argv)
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     work = args.work or Path(tempfile.mkdtemp(prefix="openami-maze-"))
     settings = {"episodes": args.episodes or "protocol", "work": str(work), "memory_every": EVERY}
     run = {"build": lambda: section_build(work),
            "far": lambda: far(work, "eval-far", args.episodes, baselines=True),
            "restart": lambda: section_restart(work, args.episodes),
            "grow": lambda: section_grow(work, args.episodes)}
-    for name in args.sections:
-        print(f"== {name}", flush=True)
-        started = provenance(settings)  # the commit and date of the code that runs, not of when it ends
-        results[name] = {**started, **run[name]()}
-        write_json(args.out, results)
+    results = run_sections(args.sections, run, lambda _: settings, args.out)
     table(results)
     print(f"wrote {args.out}")
     return results

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,19 @@ def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
         if i == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def run_sections(names: list[str], sections: dict[str, Callable[[], dict[str, Any]]],
+                 settings: Callable[[str], dict[str, Any]], out: Path) -> dict[str, Any]:
+    """Run the named sections into ``out`` (its other sections' figures are kept), rewriting it after each.
+
+    Each section is stamped with the provenance taken when it starts: the commit and date of the
+    code that runs, not of when it ends.
+    """
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    for name in names:
+        print(f"== {name}", flush=True)
+        started = provenance(settings(name))
+        results[name] = {**started, **sections[name]()}
+        write_json(out, results)
+    return results

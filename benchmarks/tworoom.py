@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from provenance import print_table, provenance, write_json
+from provenance import print_table, run_sections
 from world_speed import steps_per_second
 
 from openami.data.collect import collect
@@ -118,16 +118,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tworoom.json")
     args = parser.parse_args(argv)
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     work = args.work or Path(tempfile.mkdtemp(prefix="openami-bench-"))
     settings = {"episodes": args.episodes or "protocol", "work": str(work)}
-    for name in args.sections:
-        print(f"== {name}", flush=True)
-        started = provenance(settings)  # the commit and date of the code that runs, not of when it ends
-        figures = {"demo": lambda: section_demo(work, args.episodes), "long": lambda: section_long(work, args.episodes),
-                   "world": section_world, "tests": section_tests}[name]()
-        results[name] = {**started, **figures}
-        write_json(args.out, results)
+    sections = {"demo": lambda: section_demo(work, args.episodes), "long": lambda: section_long(work, args.episodes),
+                "world": section_world, "tests": section_tests}
+    results = run_sections(args.sections, sections, lambda _: settings, args.out)
     table(results)
     print(f"wrote {args.out}")
     return results

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provenance import print_table, provenance, write_json
+from provenance import print_table, run_sections
 
 from openami.data.collect import collect
 from openami.evaluation.probe import ProbeConfig, format_probe_table
@@ -120,17 +120,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "understanding.json")
     args = parser.parse_args(argv)
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     work = args.work or Path(tempfile.mkdtemp(prefix="openami-bench-"))
     runs = {"tworoom": args.tworoom_run, "physics": args.physics_run}
-    presets = {"tworoom": "tworoom", "physics": "physics"}
-    for name in args.sections:
-        print(f"== {name}", flush=True)
-        settings = {"clips": args.clips, "horizon": args.horizon, "work": str(work),
-                    "run": str(runs[name]) if runs[name] else "trained by this script"}
-        started = provenance(settings)  # the commit and date of the code that runs, not of when it ends
-        results[name] = {**started, **section(presets[name], work, runs[name], args.clips, args.horizon)}
-        write_json(args.out, results)
+    sections = {name: (lambda name=name: section(name, work, runs[name], args.clips, args.horizon))
+                for name in ("tworoom", "physics")}
+    results = run_sections(args.sections, sections, lambda name: {
+        "clips": args.clips, "horizon": args.horizon, "work": str(work),
+        "run": str(runs[name]) if runs[name] else "trained by this script"}, args.out)
     table(results)
     print(f"wrote {args.out}")
     return results

@@ -44,15 +44,6 @@ def load_memory_graph(memory: str | Path, run_dir: str | Path) -> MemoryGraph:
     return graph
 
 
-def make_subgoal_agent(model: WorldModel, run: RunConfig, config: EvalConfig, env, graph: MemoryGraph,
-                       reason: ReasonConfig | None = None) -> SubgoalAgent:
-    """The MPC agent of `make_agent`, with the same search settings, steered by subgoals from ``graph``."""
-    flat = make_agent(model, run, config, env)
-    return SubgoalAgent(model, config.planner, flat.mpc.planner.config, config.objective, run.train.frameskip,
-                        run.world_action_dim, config.device, hold_actions=config.hold_actions, graph=graph,
-                        reason=reason)
-
-
 def far_episode(model: WorldModel, run: RunConfig, config: EvalConfig, graph: MemoryGraph,
                 store: MemoryStore | None, start: list[float] | None = None, goal: list[float] | None = None,
                 seed: int = 0, budget: int | None = None, reason: ReasonConfig | None = None,
@@ -84,7 +75,7 @@ def far_episode(model: WorldModel, run: RunConfig, config: EvalConfig, graph: Me
         if state.shape != (2,) or not world.is_free(state):
             raise ValueError(f"{name} {state.tolist()} is not a free position in {run.world}: give x,y in "
                              "[0,1] outside the walls")
-    agent = make_subgoal_agent(model, run, config, env, graph, reason)
+    agent = make_agent(model, run, config, env, SubgoalAgent, graph=graph, reason=reason)
     radius = protocol.success_radius * world.arena_width
     result = run_episode(env, agent, Task(start_state, goal_state), budget or protocol.budget, radius, record=True)
     frames = result.pop("frames")

@@ -69,12 +69,14 @@ class RandomPolicy:
         return self.rng.uniform(self.space.low, self.space.high).astype(np.float32)
 
 
-def make_agent(model: WorldModel, run: RunConfig, config: EvalConfig, env) -> Agent:
+def make_agent(model: WorldModel, run: RunConfig, config: EvalConfig, env, agent_class: type[Agent] = Agent,
+               **extra: Any) -> Agent:
+    """The MPC agent for ``env`` with the eval settings; ``extra`` goes to ``agent_class`` (e.g. a memory graph)."""
     low, high = float(np.min(env.action_space.low)), float(np.max(env.action_space.high))
     action_dim = run.world_action_dim if config.hold_actions else run.model.action_dim
     search = config.search.replace(action_dim=action_dim, action_low=low, action_high=high)
-    return Agent(model, config.planner, search, config.objective, run.train.frameskip,
-                 run.world_action_dim, config.device, hold_actions=config.hold_actions)
+    return agent_class(model, config.planner, search, config.objective, run.train.frameskip,
+                       run.world_action_dim, config.device, hold_actions=config.hold_actions, **extra)
 
 
 def run_episode(env, policy: Policy, task: Task, budget: int, radius: float,
@@ -135,10 +137,10 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     tasks = protocol.tasks(env, episodes)
     policies: dict[str, Policy] = {"agent": make_agent(model, run, config, env)}
     if graph is not None:
-        from openami.evaluation.far import make_subgoal_agent
+        from openami.reasoning import SubgoalAgent
 
         flat = {"flat": policies["agent"]} if baseline else {}
-        policies = {"agent": make_subgoal_agent(model, run, config, env, graph, reason), **flat}
+        policies = {"agent": make_agent(model, run, config, env, SubgoalAgent, graph=graph, reason=reason), **flat}
     if baseline:
         policies["random"] = RandomPolicy(env, seed=0)
     records: dict[str, list[dict[str, Any]]] = {name: [] for name in policies}
