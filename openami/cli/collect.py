@@ -21,6 +21,11 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, help="episode i is seeded with seed + i")
     p.add_argument("--out", required=True, help="dataset directory to create")
     p.add_argument("--resume", action="store_true", help="continue an interrupted collection in --out")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="run worlds in N processes, each writing whole shards (default 1)")
+    p.add_argument("--backend", choices=["process", "ray"], default="process",
+                   help="where the workers run: a local process pool, or Ray tasks (pip install 'openami[ray]'; "
+                        "connects to a running Ray cluster when RAY_ADDRESS is set)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -34,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
     out = collect(cfg.world, cfg.episodes, args.out, episode_length=cfg.episode_length, size=cfg.size,
                   seed=cfg.seed, policy=cfg.policy, episodes_per_shard=cfg.episodes_per_shard,
-                  resume=args.resume, progress=not args.quiet)
+                  resume=args.resume, progress=not args.quiet, workers=args.workers, backend=args.backend)
     print(f"dataset written to {out}")
     return 0

@@ -186,40 +186,31 @@ class DatasetWriter:
 
     def _flush(self) -> None:
         episodes, self._buffer = self._buffer, []
-        name = f"shard-{self._next_index:05d}.h5"
-        tmp, final = self.root / f".{name}.tmp", self.root / name
-        lengths = np.array([len(p) for p, _, _ in episodes], np.int64)
-        frames = int(lengths.sum())
-        h, w, c = self._manifest["image_shape"]
+        tmp = self.root / f".shard-{self._next_index:05d}.h5.tmp"
         try:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["schema_version"] = SCHEMA_VERSION
-                pix = f.create_dataset(
-                    "pixels", (frames, h, w, c), np.uint8, chunks=(min(64, frames), h, w, c)
-                )
-                row = 0
-                for p, _, _ in episodes:
-                    pix[row : row + len(p)] = p
-                    row += len(p)
-                f.create_dataset("action", data=np.concatenate([a for _, a, _ in episodes]))
-                f.create_dataset("state", data=np.concatenate([s for _, _, s in episodes]))
-                f.create_dataset("episode_length", data=lengths)
-                f.create_dataset("episode_offset", data=np.cumsum(lengths) - lengths)
-            _fsync_file(tmp)
-            digest, size = _sha256(tmp), tmp.stat().st_size
-            os.replace(tmp, final)
-            _fsync_dir(self.root)
+            shard = write_shard(tmp, episodes, self._manifest["image_shape"])
+            self.adopt_shard(tmp, shard)
         except BaseException:
             self._buffer = episodes + self._buffer
             tmp.unlink(missing_ok=True)
             raise
+
+    def adopt_shard(self, tmp: Path, shard: Mapping[str, Any]) -> None:
+        """Append a shard written by `write_shard` (here or in a worker process) to the dataset.
+
+        `tmp` must lie in the dataset folder; it is renamed to the next shard name and the
+        manifest rewritten, so the dataset on disk is complete after every call.
+        """
+        if self._closed:
+            raise RuntimeError(f"the DatasetWriter for {self.root} is closed")
+        name = f"shard-{self._next_index:05d}.h5"
+        os.replace(tmp, self.root / name)
+        _fsync_dir(self.root)
         self._next_index += 1
         m = self._manifest
-        m["shards"].append(
-            {"file": name, "sha256": digest, "episodes": len(episodes), "frames": frames, "bytes": size}
-        )
-        m["episodes"] += len(episodes)
-        m["frames"] += frames
+        m["shards"].append({"file": name, **shard})
+        m["episodes"] += shard["episodes"]
+        m["frames"] += shard["frames"]
         _write_json_atomic(self.root / MANIFEST, m)
 
     def close(self) -> None:
@@ -249,6 +240,30 @@ class DatasetWriter:
             self.close()
         except Exception as err:
             warnings.warn(f"could not save the buffered episodes to {self.root}: {err}", stacklevel=2)
+
+
+def write_shard(path: Path, episodes: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                image_shape: Sequence[int]) -> dict[str, Any]:
+    """Write episodes (pixels, actions, states) as one HDF5 shard at `path`, synced to disk.
+
+    Returns the shard's manifest entry without its file name: sha256, episodes, frames, bytes.
+    """
+    lengths = np.array([len(p) for p, _, _ in episodes], np.int64)
+    frames = int(lengths.sum())
+    h, w, c = image_shape
+    with h5py.File(path, "w") as f:
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        pix = f.create_dataset("pixels", (frames, h, w, c), np.uint8, chunks=(min(64, frames), h, w, c))
+        row = 0
+        for p, _, _ in episodes:
+            pix[row : row + len(p)] = p
+            row += len(p)
+        f.create_dataset("action", data=np.concatenate([a for _, a, _ in episodes]))
+        f.create_dataset("state", data=np.concatenate([s for _, _, s in episodes]))
+        f.create_dataset("episode_length", data=lengths)
+        f.create_dataset("episode_offset", data=np.cumsum(lengths) - lengths)
+    _fsync_file(path)
+    return {"sha256": _sha256(path), "episodes": len(episodes), "frames": frames, "bytes": path.stat().st_size}
 
 
 def _check_settings(s: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from openami.distributed import gather_rows, local_rows
 from openami.models.config import ModelConfig
 from openami.registry import Registry
 
@@ -17,7 +18,23 @@ def _projector(in_dim: int, latent_dim: int) -> nn.Module:
     # spread and vanishes. Batch normalisation in the head standardises the spread
     # across the batch so SIGReg has a gradient from the first step (LeWorldModel's
     # projector also uses BatchNorm). The output layer stays linear: SIGReg sets its scale.
-    return nn.Sequential(nn.Linear(in_dim, 256), nn.BatchNorm1d(256), nn.GELU(), nn.Linear(256, latent_dim))
+    return nn.Sequential(nn.Linear(in_dim, 256), GlobalBatchNorm1d(256), nn.GELU(), nn.Linear(256, latent_dim))
+
+
+class GlobalBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d whose training statistics are those of the global batch across DDP ranks.
+
+    With one process it is BatchNorm1d. Under torchrun, a training forward with gradients
+    gathers every rank's rows, normalises the whole batch and keeps this rank's rows, so N
+    ranks see the statistics (and gradients) one process would. torch's SyncBatchNorm does
+    the same job but only on GPUs; this one also runs on gloo. Forwards without gradients
+    (BatchNorm calibration, evaluation) stay local.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and torch.is_grad_enabled()):
+            return super().forward(x)
+        return local_rows(super().forward(gather_rows(x)), x.shape[0])
 
 
 @ENCODERS.register("cnn")

@@ -43,7 +43,9 @@ class TrainConfig(Config):
     seed: int = 0
     """Seed of initialisation and batch sampling."""
     device: str = "cpu"
-    """Torch device, e.g. 'cpu', 'cuda', 'cuda:1'."""
+    """Torch device, e.g. 'cpu', 'cuda', 'cuda:1' (under torchrun, each rank takes cuda:LOCAL_RANK)."""
+    precision: str = "fp32"
+    """'fp32', or 'bf16' for bfloat16 autocast of the forward pass (weights and optimizer stay fp32)."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "future", "frameskip", "log_every", "checkpoint_every",
@@ -52,6 +54,8 @@ class TrainConfig(Config):
         check(self.lr > 0, f"train.lr must be positive, got {self.lr}")
         check(self.reg_weight >= 0, f"train.reg_weight must be >= 0, got {self.reg_weight}")
         check(0 <= self.val_fraction < 1, f"train.val_fraction must be in [0, 1), got {self.val_fraction}")
+        check(self.precision in ("fp32", "bf16"),
+              f"train.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
 
 

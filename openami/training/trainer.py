@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
+from openami import distributed
 from openami.data import Experience, WindowDataset, open_dataset, split_episodes
-from openami.device import resolve_device
+from openami.distributed import Ranks
 from openami.losses import REGULARIZERS, prediction_loss
 from openami.models import ModelConfig, WorldModel
 from openami.training.checkpoint import (
@@ -42,33 +46,65 @@ class TrainResult:
 
 def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regularizer: str,
                 reg_weight: float, generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
-    """Loss of one batch of windows; returns (total, parts) with the embeddings in parts['z']."""
+    """Loss of one batch of windows; returns (total, parts) with the embeddings in parts['z'].
+
+    Under torchrun the regulariser sees the embeddings of every rank (`gather_rows`), so
+    that it is the global batch's statistic; parts['z'] is that global batch.
+    """
     z = model.encode(batch["pixels"])  # (B, L, D), L = history + future
     z_hist, z_target = z[:, :history], z[:, history:]
     # action t moves frame t to frame t+1, so predictions start from the last history action.
     z_pred = model.rollout(z_hist, batch["actions"][:, history - 1:])  # (B, future, D)
     pred = prediction_loss(z_pred, z_target)
-    reg = REGULARIZERS.get(regularizer)(z.flatten(0, 1), generator)
-    return pred + reg_weight * reg, {"pred_loss": pred, "reg_loss": reg, "z": z}
+    z_all = distributed.gather_rows(z.flatten(0, 1))
+    reg = REGULARIZERS.get(regularizer)(z_all, generator)
+    return pred + reg_weight * reg, {"pred_loss": pred, "reg_loss": reg, "z": z_all}
+
+
+class JEPAObjective(nn.Module):
+    """The world model with its training loss as `forward`, the shape DDP wraps."""
+
+    def __init__(self, model: WorldModel, train: TrainConfig) -> None:
+        super().__init__()
+        self.model = model
+        self.train_config = train
+
+    def forward(self, batch: dict[str, Tensor], generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
+        cfg = self.train_config
+        with _autocast(self.model, cfg.precision):
+            return jepa_losses(self.model, batch, self.model.config.history, cfg.regularizer,
+                               cfg.reg_weight, generator)
+
+
+def _autocast(model: nn.Module, precision: str) -> contextlib.AbstractContextManager:
+    device_type = next(model.parameters()).device.type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def fit(data_dir: str | Path, run_dir: str | Path, model: ModelConfig | None = None,
         train: TrainConfig | None = None, progress: bool = True) -> TrainResult:
     """Train a new world model on a dataset made by `ami collect`; write the run to run_dir."""
     run_dir = Path(run_dir)
-    if (run_dir / "config.yaml").exists():
-        raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
-    experience = open_dataset(data_dir)  # verified before anything is written
-    manifest = experience.manifest
     train = train or TrainConfig()
-    model = (model or ModelConfig()).replace(
-        image_size=manifest["image_shape"][0], channels=manifest["image_shape"][2],
-        action_dim=manifest["action_dim"] * train.frameskip)
-    config = RunConfig(model=model, train=train, data=str(Path(data_dir).resolve()), world=manifest["world"],
-                       world_kwargs=manifest["world_kwargs"], world_action_dim=manifest["action_dim"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save_yaml(run_dir / "config.yaml")
-    return _train(config, run_dir, experience, resume=False, progress=progress)
+    ranks = distributed.setup(train.device)
+    try:
+        if ranks.is_main and (run_dir / "config.yaml").exists():
+            raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                                  "or choose another --out")
+        ranks.slice(train.batch_size)  # an indivisible batch fails before anything is written
+        experience = open_dataset(data_dir)  # verified before anything is written
+        manifest = experience.manifest
+        model = (model or ModelConfig()).replace(
+            image_size=manifest["image_shape"][0], channels=manifest["image_shape"][2],
+            action_dim=manifest["action_dim"] * train.frameskip)
+        config = RunConfig(model=model, train=train, data=str(Path(data_dir).resolve()), world=manifest["world"],
+                           world_kwargs=manifest["world_kwargs"], world_action_dim=manifest["action_dim"])
+        if ranks.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            config.save_yaml(run_dir / "config.yaml")
+        return _train(config, run_dir, experience, ranks, resume=False, progress=progress)
+    finally:
+        distributed.teardown(ranks)
 
 
 def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True) -> TrainResult:
@@ -77,16 +113,22 @@ def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True)
     config = load_run_config(run_dir)
     if steps is not None:
         config = config.replace(train=config.train.replace(steps=steps))
-    return _train(config, run_dir, open_dataset(config.data), resume=True, progress=progress)
+    ranks = distributed.setup(config.train.device)
+    try:
+        return _train(config, run_dir, open_dataset(config.data), ranks, resume=True, progress=progress)
+    finally:
+        distributed.teardown(ranks)
 
 
-def _train(config: RunConfig, run_dir: Path, experience: Experience, resume: bool,
+def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Ranks, resume: bool,
            progress: bool) -> TrainResult:
     cfg = config.train
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    device = ranks.device
+    rows = ranks.slice(cfg.batch_size)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     net = WorldModel(config.model).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # Every rank draws the same global batch (and SIGReg the same directions) and keeps its rows.
     sampler = torch.Generator().manual_seed(cfg.seed)
     reg_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     start = 0
@@ -98,11 +140,20 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, resume: boo
         sampler.set_state(state["sampler"])
         reg_generator.set_state(state["reg_generator"])
         start = int(state["step"])
-        trim_metrics(run_dir, start)
+        saved_world = int(state.get("world_size", torch.tensor(1)))
+        if saved_world != ranks.world_size and ranks.is_main:
+            warnings.warn(f"{run_dir} was trained by {saved_world} process(es) and resumes with "
+                          f"{ranks.world_size}: the global batch stays {cfg.batch_size} windows, so the run "
+                          "continues the same objective, but it will not repeat bit for bit", stacklevel=2)
         if start >= cfg.steps:
             raise CheckpointError(f"{run_dir} already finished {start} of {cfg.steps} steps: "
                                   "ask for more with --steps")
-        config.save_yaml(run_dir / "config.yaml")  # records a longer schedule, once it is known to apply
+        if ranks.is_main:
+            trim_metrics(run_dir, start)
+            config.save_yaml(run_dir / "config.yaml")  # records a longer schedule, once it is known to apply
+    objective: nn.Module = JEPAObjective(net, cfg)
+    if ranks.world_size > 1:
+        objective = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
 
     train_eps, val_eps = split_episodes(experience.num_episodes, cfg.val_fraction, cfg.seed)
     history = config.model.history
@@ -118,42 +169,47 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, resume: boo
         progress_ = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
         return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress_))))
 
-    log = MetricsLog(run_dir)
+    log = MetricsLog(run_dir) if ranks.is_main else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
-               disable=not progress, dynamic_ncols=True)
+               disable=not (progress and ranks.is_main), dynamic_ncols=True)
     began, loss_value, val_loss = time.time(), float("nan"), float("nan")
     net.train()
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
-        idx = torch.randint(len(train_set), (cfg.batch_size,), generator=sampler)
+        idx = torch.randint(len(train_set), (cfg.batch_size,), generator=sampler)[rows]
         batch = _to(default_collate([train_set[int(i)] for i in idx]), device)
-        loss, parts = jepa_losses(net, batch, history, cfg.regularizer, cfg.reg_weight, reg_generator)
+        loss, parts = objective(batch, reg_generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         optimizer.step()
-        loss_value = loss.item()
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
-            record = {"loss": loss_value, "pred_loss": parts["pred_loss"].item(),
-                      "reg_loss": parts["reg_loss"].item(), "lr": lr_at(step),
-                      **embedding_stats(parts["z"].detach().flatten(0, 1))}
-            record["elapsed_s"] = time.time() - began
-            log.write(done, record)
-            bar.set_postfix(loss=f"{loss_value:.4f}", pred=f"{record['pred_loss']:.4f}",
-                            rank=f"{record['effective_rank']:.1f}")
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            # The global batch's losses: the prediction loss is a mean over each rank's rows.
+            losses = distributed.mean_over_ranks(torch.stack([loss, parts["pred_loss"], parts["reg_loss"]]).float())
+            loss_value = losses[0].item()
+            if log is not None:
+                record = {"loss": loss_value, "pred_loss": losses[1].item(), "reg_loss": losses[2].item(),
+                          "lr": lr_at(step), **embedding_stats(parts["z"].detach())}
+                record["elapsed_s"] = time.time() - began
+                log.write(done, record)
+                bar.set_postfix(loss=f"{loss_value:.4f}", pred=f"{record['pred_loss']:.4f}",
+                                rank=f"{record['effective_rank']:.1f}")
+        if (done % cfg.checkpoint_every == 0 or done == cfg.steps) and ranks.is_main:
             calibrate_batchnorm(net, calibration)
             if val_batch is not None:
                 val_loss = _validate(net, val_batch, history)
                 log.write(done, {"val_pred_loss": val_loss})
             state = {"optimizer": optimizer.state_dict(), "sampler": sampler.get_state(),
-                     "reg_generator": reg_generator.get_state(), "step": torch.tensor(done)}
+                     "reg_generator": reg_generator.get_state(), "step": torch.tensor(done),
+                     "world_size": torch.tensor(ranks.world_size)}
             save_checkpoint(run_dir, done, net, state, keep=cfg.keep_checkpoints)
     bar.close()
-    log.close()
+    if log is not None:
+        log.close()
+    distributed.barrier()  # no rank leaves before the last checkpoint is on disk
     return TrainResult(run_dir, cfg.steps, time.time() - began, loss_value, val_loss)
 
 
