@@ -38,15 +38,28 @@ class HeldActions:
         return self.model.rollout(z_hist, actions.repeat(1, 1, self.frameskip))
 
 
+class CompiledRollouts:
+    """A planned model whose `rollout` runs through torch.compile (fixed shapes: one compile per shape)."""
+
+    def __init__(self, model: HeldActions | WorldModel) -> None:
+        self.model = model
+        self.rollout = torch.compile(model.rollout, dynamic=False)
+
+    def encode(self, obs: Tensor) -> Tensor:
+        return self.model.encode(obs)
+
+
 class Agent:
     """Plans toward a goal image with a world model; `act(obs)` returns a world action."""
 
     def __init__(self, model: WorldModel, planner: str, planner_config: PlannerConfig, objective: str,
                  frameskip: int, world_action_dim: int, device: str | torch.device = "cpu",
-                 hold_actions: bool = True) -> None:
+                 hold_actions: bool = True, compile_rollouts: bool = False) -> None:
         self.frameskip, self.world_action_dim, self.hold_actions = frameskip, world_action_dim, hold_actions
         self.model = model
         self.planned_model = HeldActions(model, frameskip) if hold_actions else model
+        if compile_rollouts:
+            self.planned_model = CompiledRollouts(self.planned_model)
         self.device = resolve_device(device)
         self.mpc = RecedingHorizon(make_planner(planner, planner_config), make_objective(objective))
         self.history = model.config.history

@@ -30,5 +30,7 @@ def load_for_planning(args: argparse.Namespace):
         config = config.replace(planner=args.planner)
     if args.device:
         config = config.replace(device=args.device)
+    if getattr(args, "compile", False):
+        config = config.replace(compile=True)
     model, run_config = load_model(args.run, config.device)
     return model, run_config, config

@@ -46,13 +46,15 @@ def _add_plan(kinds) -> None:
 
     p = kinds.add_parser("plan", help="planning success on a named protocol",
                          description="Run a frozen protocol's episodes with the latent MPC agent and a random-action "
-                                     "baseline; print the success rate with a Wilson 95%% interval and the median "
+                                     "baseline; print the success rate with a Wilson 95 % interval and the median "
                                      "seconds per plan call; write one JSONL record per episode and a summary.")
     _common(p, "folder for <protocol>.episodes.jsonl and <protocol>.summary.json", preset_device=True)
     p.add_argument("--protocol", default="tworoom-offset25", choices=PROTOCOLS.names(),
                    help="which protocol (default: tworoom-offset25)")
     p.add_argument("--episodes", type=int, help="evaluate only the first N of the protocol's episodes")
     p.add_argument("--planner", help="cem or mppi (default: the preset's)")
+    p.add_argument("--compile", action="store_true",
+                   help="compile the planner's rollouts (torch.compile): faster plans after 30-70 s of compiling")
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the baselines (random actions; with --memory, also the agent without memory)")
     p.add_argument("--memory", help="plan through subgoals from this memory's graph (ami memory add / graph); "

@@ -33,6 +33,8 @@ def add_parser(sub) -> None:
                    help="with --far: add every K-th frame of the episode to the memory (it grows; rebuild its "
                         "graph with `ami memory graph` to use them)")
     p.add_argument("--planner", help="cem or mppi (default: the preset's)")
+    p.add_argument("--compile", action="store_true",
+                   help="compile the planner's rollouts (torch.compile): faster plans after 30-70 s of compiling")
     add_preset_argument(p)
     add_device_argument(p)
     p.set_defaults(handler=run)

@@ -41,6 +41,9 @@ class EvalConfig(Config):
     """Plan one world action per model step, held for the frameskip (else all frameskip actions)."""
     device: str = "cpu"
     """Torch device of the model during planning."""
+    compile: bool = False
+    """Compile the planner's rollouts with torch.compile: about 2x faster plan calls on a CPU, after
+    a compilation of 30-70 s on the first call (needs a C++ compiler); worth it for long evaluations."""
 
     def __post_init__(self) -> None:
         check(bool(self.planner) and bool(self.objective), "eval.planner and eval.objective must be named")
@@ -76,7 +79,8 @@ def make_agent(model: WorldModel, run: RunConfig, config: EvalConfig, env, agent
     action_dim = run.world_action_dim if config.hold_actions else run.model.action_dim
     search = config.search.replace(action_dim=action_dim, action_low=low, action_high=high)
     return agent_class(model, config.planner, search, config.objective, run.train.frameskip,
-                       run.world_action_dim, config.device, hold_actions=config.hold_actions, **extra)
+                       run.world_action_dim, config.device, hold_actions=config.hold_actions,
+                       compile_rollouts=config.compile, **extra)
 
 
 def run_episode(env, policy: Policy, task: Task, budget: int, radius: float,

@@ -66,3 +66,21 @@ def test_random_policy_stays_in_the_action_box():
     policy = RandomPolicy(env, seed=3)
     actions = np.stack([policy.act(None) for _ in range(200)])
     assert actions.min() >= -1 and actions.max() <= 1 and actions.std() > 0.3
+
+
+def test_compiled_rollouts_plan_what_eager_rollouts_plan(tiny_run):
+    """eval.compile: the agent's rollouts through torch.compile give the eager rollouts' plans."""
+    import torch
+
+    from openami.agent import CompiledRollouts, HeldActions
+    from openami.training import load_model
+
+    model, run = load_model(tiny_run)
+    eager = HeldActions(model, run.train.frameskip)
+    compiled = CompiledRollouts(eager)
+    g = torch.Generator().manual_seed(0)
+    z_hist = torch.randn(32, 1, model.config.latent_dim, generator=g)
+    actions = torch.rand(32, 3, run.world_action_dim, generator=g) * 2 - 1
+    with torch.inference_mode():
+        torch.testing.assert_close(compiled.rollout(z_hist, actions), eager.rollout(z_hist, actions),
+                                   atol=1e-5, rtol=1e-5)
