@@ -92,3 +92,22 @@ def test_config_yaml_records_the_data_and_world(tiny_run, tiny_data):
     config = yaml.safe_load((tiny_run / "config.yaml").read_text())
     assert config["world"] == "openami/TwoRoom-v0" and config["world_kwargs"] == {"size": 32}
     assert json.loads((tiny_data / "manifest.json").read_text())["episodes"] == 6
+
+
+def test_bf16_autocast_trains_close_to_fp32(tiny_data, tmp_path):
+    """train.precision: bf16 runs the forward pass in bfloat16 and keeps fp32 weights; losses stay near fp32's."""
+    steps = TINY_TRAIN.replace(steps=2, checkpoint_every=2, log_every=1)
+    fit(tiny_data, tmp_path / "fp32", TINY_MODEL, steps, progress=False)
+    fit(tiny_data, tmp_path / "bf16", TINY_MODEL, steps.replace(precision="bf16"), progress=False)
+    losses = {run: [r["loss"] for r in read_metrics(tmp_path / run) if "loss" in r] for run in ("fp32", "bf16")}
+    assert losses["bf16"] != losses["fp32"]  # autocast did change the arithmetic
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
+    model, _ = load_model(tmp_path / "bf16")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_unknown_precision_is_refused():
+    from openami.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.precision must be 'fp32' or 'bf16'"):
+        TINY_TRAIN.replace(precision="fp16")
