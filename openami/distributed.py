@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from torch.distributed.nn.functional import all_gather
+from torch.distributed._functional_collectives import all_gather_single_autograd
 
 from openami.device import resolve_device
 
@@ -86,7 +86,8 @@ def gather_rows(x: Tensor) -> Tensor:
     """
     if world_size() == 1:
         return x
-    return torch.cat(all_gather(x.contiguous()), dim=0)
+    # torch's own autograd all-gather (its backward sums each rank's gradients to their source).
+    return all_gather_single_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
 
 
 def local_rows(x_global: Tensor, rows: int) -> Tensor:
