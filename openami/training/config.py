@@ -26,6 +26,10 @@ class TrainConfig(Config):
     """Predicted steps per window: the predictor rolls out this many steps open-loop."""
     frameskip: int = 5
     """World steps per model step; the model's action is the concatenation of these."""
+    target: str = "online"
+    """Prediction targets: 'online' (the encoder's embeddings of the future frames, gradients flow into
+    them, as LeWorldModel trains) or 'stopgrad' (the same embeddings, detached: the encoder is never
+    pulled to make the future easy to predict; SIGReg still prevents collapse)."""
     regularizer: str = "sigreg"
     """Anti-collapse regulariser on the embeddings: 'sigreg' or 'vicreg'."""
     reg_weight: float = 0.005
@@ -54,6 +58,8 @@ class TrainConfig(Config):
         check(self.lr > 0, f"train.lr must be positive, got {self.lr}")
         check(self.reg_weight >= 0, f"train.reg_weight must be >= 0, got {self.reg_weight}")
         check(0 <= self.val_fraction < 1, f"train.val_fraction must be in [0, 1), got {self.val_fraction}")
+        check(self.target in ("online", "stopgrad"),
+              f"train.target must be 'online' or 'stopgrad', got {self.target!r}")
         check(self.precision in ("fp32", "bf16"),
               f"train.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {self.warmup_steps}")

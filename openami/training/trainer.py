@@ -45,7 +45,8 @@ class TrainResult:
 
 
 def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regularizer: str,
-                reg_weight: float, generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
+                reg_weight: float, generator: torch.Generator | None,
+                stop_target_gradient: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss of one batch of windows; returns (total, parts) with the embeddings in parts['z'].
 
     Under torchrun the regulariser sees the embeddings of every rank (`gather_rows`), so
@@ -53,6 +54,8 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
     """
     z = model.encode(batch["pixels"])  # (B, L, D), L = history + future
     z_hist, z_target = z[:, :history], z[:, history:]
+    if stop_target_gradient:
+        z_target = z_target.detach()
     # action t moves frame t to frame t+1, so predictions start from the last history action.
     z_pred = model.rollout(z_hist, batch["actions"][:, history - 1:])  # (B, future, D)
     pred = prediction_loss(z_pred, z_target)
@@ -73,7 +76,7 @@ class JEPAObjective(nn.Module):
         cfg = self.train_config
         with _autocast(self.model, cfg.precision):
             return jepa_losses(self.model, batch, self.model.config.history, cfg.regularizer,
-                               cfg.reg_weight, generator)
+                               cfg.reg_weight, generator, stop_target_gradient=cfg.target == "stopgrad")
 
 
 def _autocast(model: nn.Module, precision: str) -> contextlib.AbstractContextManager:

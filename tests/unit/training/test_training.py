@@ -111,3 +111,34 @@ def test_unknown_precision_is_refused():
 
     with pytest.raises(ConfigError, match="train.precision must be 'fp32' or 'bf16'"):
         TINY_TRAIN.replace(precision="fp16")
+
+
+def test_stopgrad_targets_send_no_gradient_through_the_future_frames():
+    """train.target: stopgrad detaches the targets: the same loss, and gradients only through the history."""
+    from openami.models import ModelConfig, WorldModel
+    from openami.training.trainer import jepa_losses
+
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(image_size=16, cnn_channels=(4, 8), cnn_stem=2, latent_dim=8, action_dim=2,
+                                   history=2, predictor_width=16, predictor_depth=1))
+    g = torch.Generator().manual_seed(3)
+    batch = {"pixels": torch.randint(0, 256, (6, 4, 3, 16, 16), generator=g, dtype=torch.uint8),
+             "actions": torch.randn(6, 3, 2, generator=g)}
+
+    def encoder_grads(stop: bool) -> tuple[float, list[torch.Tensor]]:
+        model.zero_grad()
+        loss, _ = jepa_losses(model, batch, 2, "sigreg", 0.0, None, stop_target_gradient=stop)
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.encoder.parameters()]
+
+    online_loss, online = encoder_grads(False)
+    stop_loss, stopped = encoder_grads(True)
+    assert stop_loss == pytest.approx(online_loss)
+    assert any(not torch.allclose(a, b) for a, b in zip(online, stopped, strict=True))
+    # By hand: targets encoded without gradient, the same batch statistics (one BatchNorm pass over all frames).
+    model.zero_grad()
+    z = model.encode(batch["pixels"])
+    prediction = model.rollout(z[:, :2], batch["actions"][:, 1:])
+    ((prediction - z[:, 2:].detach()) ** 2).mean().backward()
+    for a, b in zip(stopped, (p.grad for p in model.encoder.parameters()), strict=True):
+        torch.testing.assert_close(a, b)
