@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from torch.distributed._functional_collectives import all_gather_single_autograd
 
 from openami.device import resolve_device
 
@@ -69,6 +68,7 @@ def _ranks(device: torch.device, owns_group: bool) -> Ranks:
 
 
 def teardown(ranks: Ranks) -> None:
+    """Leave the process group this process created (call on every rank)."""
     if ranks.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -86,8 +86,30 @@ def gather_rows(x: Tensor) -> Tensor:
     """
     if world_size() == 1:
         return x
-    # torch's own autograd all-gather (its backward sums each rank's gradients to their source).
-    return all_gather_single_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
+    return _GatherRows.apply(x)
+
+
+class _GatherRows(torch.autograd.Function):
+    """all_gather forward; backward all-reduces the whole gradient and keeps this rank's rows.
+
+    torch's own autograd gathers are deprecated (torch.distributed.nn) or private
+    (_functional_collectives: with it, one CI run saw a gloo rank abort at exit, not
+    reproduced since). all_reduce runs on every backend, and these embeddings are small.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rows = x.shape[0]
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        start = dist.get_rank() * ctx.rows
+        return grad[start:start + ctx.rows]
 
 
 def local_rows(x_global: Tensor, rows: int) -> Tensor:

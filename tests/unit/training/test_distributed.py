@@ -48,6 +48,7 @@ def _rank_main(rank: int, port: int, regularizer: str, out: str) -> None:
         loss, grads = _loss_and_grads(regularizer, ranks)
         if ranks.is_main:
             torch.save({"loss": loss, "grads": grads}, out)
+        distributed.barrier()  # neither rank leaves the group while the other still uses it
     finally:
         distributed.teardown(ranks)
 
