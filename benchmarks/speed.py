@@ -13,6 +13,7 @@ timed call, so "% of peak" is the share of the measured matmul peak that the mod
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -169,12 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     search = {k: getattr(PRESET.eval.search, k) for k in ("horizon", "num_samples", "iterations")}
     slow = {"horizon": 10, "num_samples": 200, "iterations": 3}  # the planner before issue 6's work
-    peak_holder: dict[str, float] = {}
-
-    def peak() -> float:
-        if "fp32" not in peak_holder:
-            peak_holder["fp32"] = matmul_peak(device)
-        return peak_holder["fp32"]
+    peak = functools.cache(lambda: matmul_peak(device))  # measured once, shared by every section
 
     sections = {
         "peak": lambda: {"matmul_gflop_per_s_fp32": peak(),

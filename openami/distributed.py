@@ -108,8 +108,7 @@ class _GatherRows(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)
-        start = dist.get_rank() * ctx.rows
-        return grad[start:start + ctx.rows]
+        return local_rows(grad, ctx.rows)
 
 
 def local_rows(x_global: Tensor, rows: int) -> Tensor:

@@ -162,9 +162,10 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
     history = config.model.history
     train_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, train_eps)
     val_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, val_eps) if val_eps else None
-    val_batch = _fixed_batch(val_set, cfg.batch_size, cfg.seed, device) if val_set else None
+    # Only the main rank validates and calibrates BatchNorm before its checkpoints.
+    val_batch = _fixed_batch(val_set, cfg.batch_size, cfg.seed, device) if val_set and ranks.is_main else None
     calibration = [_fixed_batch(train_set, cfg.batch_size, cfg.seed + 100 + i, device)["pixels"]
-                   for i in range(CALIBRATION_BATCHES)]
+                   for i in range(CALIBRATION_BATCHES if ranks.is_main else 0)]
 
     def lr_at(step: int) -> float:
         if step < cfg.warmup_steps:
