@@ -59,6 +59,10 @@ def _add_plan(kinds) -> None:
                    help="skip the baselines (random actions; with --memory, also the agent without memory)")
     p.add_argument("--memory", help="plan through subgoals from this memory's graph (ami memory add / graph); "
                                     "the same agent without memory runs the same episodes beside it")
+    p.add_argument("--vary", action="append", metavar="NAME=VALUE",
+                   help="out-of-distribution check: shift a factor of the world (PushT: block_colour=R,G,B, "
+                        "pusher_colour, background, block_scale, pusher_radius) and run the same tasks; "
+                        "repeat for several shifts, each evaluated on its own")
     add_preset_argument(p)
     p.set_defaults(handler=run_plan)
 
@@ -121,12 +125,16 @@ def run_plan(args: argparse.Namespace) -> int:
         from openami.evaluation.far import load_memory_graph
 
         graph = load_memory_graph(args.memory, args.run)
-    summary = evaluate(model, run_config, args.protocol, config, episodes=args.episodes, out_dir=args.out,
-                       baseline=not args.no_baseline, progress=not args.quiet, graph=graph,
-                       reason=preset_from(args).reason)
-    print(format_summary(summary))
-    if args.out is None:
-        print(json.dumps(summary))
+    from openami.worlds import parse_factors
+
+    shifts = [parse_factors(run_config.world, [shift]) for shift in args.vary] if args.vary else [None]
+    for vary in shifts:
+        summary = evaluate(model, run_config, args.protocol, config, episodes=args.episodes, out_dir=args.out,
+                           baseline=not args.no_baseline, progress=not args.quiet, graph=graph,
+                           reason=preset_from(args).reason, vary=vary)
+        print(format_summary(summary))
+        if args.out is None:
+            print(json.dumps(summary))
     return 0
 
 
@@ -175,7 +183,8 @@ def format_summary(s: dict) -> str:
         f" (only {s['episodes']} of the protocol's {s['protocol_episodes']} episodes)"
     plan_s = f"{s['median_plan_s']:.4f}s" if s["median_plan_s"] is not None else "-"
     memory = " with memory" if s.get("memory") else ""
-    lines = [f"{s['protocol']} v{s['version']}{note}",
+    shift = ", ".join(f"{k}={v}" for k, v in s.get("vary", {}).items())
+    lines = [f"{s['protocol']} v{s['version']}{note}" + (f", world shifted: {shift}" if shift else ""),
              f"  agent ({s['planner']}, {s['objective']} cost{memory}): {s['successes']}/{s['episodes']} = "
              f"{100 * s['success_rate']:.1f}%  [95% CI {100 * lo:.1f}-{100 * hi:.1f}]  median plan {plan_s}"]
     for key, label in (("flat", "same agent, no memory"), ("random", "random actions")):
@@ -183,4 +192,6 @@ def format_summary(s: dict) -> str:
             r = s[key]
             lines.append(f"  {label}: {r['successes']}/{r['episodes']} = {100 * r['success_rate']:.1f}%  "
                          f"[95% CI {100 * r['wilson95'][0]:.1f}-{100 * r['wilson95'][1]:.1f}]")
+    if s.get("solved_at_start"):
+        lines.append(f"  tasks whose start already meets the goal test: {s['solved_at_start']}/{s['episodes']}")
     return "\n".join(lines)

@@ -129,7 +129,7 @@ def rollout_policy(env: gym.Env, policy: PolicyConfig, low: np.ndarray, high: np
         pixels[t], states[t] = obs, np.asarray(info["state"], dtype=np.float32).ravel()
         if t + 1 == length:
             break  # the last frame's action is never applied and stays zero
-        actions[t] = act()
+        actions[t] = act(info)
         obs, _, terminated, truncated, info = env.step(actions[t])
         if terminated or truncated:
             pixels[t + 1], states[t + 1] = obs, np.asarray(info["state"], dtype=np.float32).ravel()

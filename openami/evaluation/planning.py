@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,26 +84,42 @@ def make_agent(model: WorldModel, run: RunConfig, config: EvalConfig, env, agent
                        compile_rollouts=config.compile, **extra)
 
 
+def within_radius(radius: float) -> Callable[[np.ndarray, np.ndarray], tuple[bool, float]]:
+    """The point worlds' success test: the state's first coordinates within ``radius`` of the goal."""
+    def judge(state: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
+        distance = float(np.linalg.norm(np.asarray(state)[: goal.size] - goal))
+        return distance <= radius, distance
+    return judge
+
+
 def run_episode(env, policy: Policy, task: Task, budget: int, radius: float,
-                record: bool = False) -> dict[str, Any]:
-    """One episode from task.start toward the image of task.goal; success at any step."""
+                record: bool = False,
+                judge: Callable[[np.ndarray, np.ndarray], tuple[bool, float]] | None = None) -> dict[str, Any]:
+    """One episode from task.start toward the image of task.goal; success at any step.
+
+    ``judge(state, goal) -> (success, distance)`` says what reaching the goal means; by default
+    the position within ``radius``.
+    """
+    judge = judge or within_radius(radius)
     obs, info = env.reset(seed=0, options={"state": task.start})
     policy.set_goal(env.unwrapped.render_state(task.goal))
     goal = np.asarray(task.goal)
     frames = [obs] if record else []
     trajectory = [np.asarray(info["state"]).tolist()] if record else []
     best, success_step = float("inf"), None
+    solved_at_start = judge(np.asarray(info["state"]), goal)[0]
     for t in range(budget):
         obs, _, _, _, info = env.step(policy.act(obs))
         if record:
             frames.append(obs)
             trajectory.append(np.asarray(info["state"]).tolist())
-        distance = float(np.linalg.norm(np.asarray(info["state"])[: goal.size] - goal))
+        success, distance = judge(np.asarray(info["state"]), goal)
         best = min(best, distance)
-        if distance <= radius:
+        if success:
             success_step = t + 1
             break
     result = {"success": success_step is not None, "steps": success_step or budget,
+              "solved_at_start": bool(solved_at_start),
               "min_distance": best, "final_distance": distance,
               "start": np.asarray(task.start).tolist(), "goal": goal.tolist(),
               "plan_calls": len(policy.plan_seconds),
@@ -117,26 +134,37 @@ def summarize(protocol: Protocol, records: list[dict[str, Any]]) -> dict[str, An
     low, high = wilson_interval(wins, len(records))
     times = [r["median_plan_s"] for r in records if r["median_plan_s"] is not None]
     return {"episodes": len(records), "successes": wins, "success_rate": wins / max(1, len(records)),
-            "wilson95": [low, high], "median_plan_s": statistics.median(times) if times else None,
+            "wilson95": [low, high], "solved_at_start": sum(r.get("solved_at_start", False) for r in records),
+            "median_plan_s": statistics.median(times) if times else None,
             "mean_steps_success": (statistics.mean(r["steps"] for r in records if r["success"])
                                    if wins else None)}
+
+
+def shift_name(vary: dict[str, Any] | None) -> str:
+    """A file-name-safe name of a shift: {'block_colour': (200, 60, 60)} -> 'block_colour-200-60-60'."""
+    def text(v: Any) -> str:
+        return "-".join(f"{float(x):g}" for x in v) if isinstance(v, (tuple, list)) else f"{float(v):g}"
+    return "_".join(f"{k}-{text(v)}" for k, v in (vary or {}).items())
 
 
 def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: EvalConfig | None = None,
              episodes: int | None = None, out_dir: str | Path | None = None, baseline: bool = True,
              progress: bool = True, graph: MemoryGraph | None = None,
-             reason: ReasonConfig | None = None) -> dict[str, Any]:
+             reason: ReasonConfig | None = None, vary: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the model on a named protocol; writes episodes.jsonl and summary.json to out_dir.
 
     With a memory ``graph`` the agent plans through subgoals from memory, and the same MPC agent
     without memory ("flat": same model, planner and budget) runs the same episodes beside it.
+    ``vary`` shifts factors of variation of the world (e.g. ``{"block_colour": (200, 60, 60)}``,
+    see ``openami.worlds.parse_factors``): the same tasks, seen in a world the model never saw;
+    its files are named ``<protocol>.<shift>.*``.
     """
     protocol: Protocol = PROTOCOLS.get(protocol_name)
     config = config or EvalConfig()
     if protocol.world != run.world:
         raise ValueError(f"protocol {protocol.name} is defined on {protocol.world}, but the model was "
                          f"trained on {run.world}")
-    env = make_world(protocol.world, **run.world_kwargs)
+    env = make_world(protocol.world, **{**run.world_kwargs, **(vary or {})})
     radius = protocol.success_radius * env.unwrapped.arena_width
     tasks = protocol.tasks(env, episodes)
     policies: dict[str, Policy] = {"agent": make_agent(model, run, config, env)}
@@ -148,10 +176,12 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     if baseline:
         policies["random"] = RandomPolicy(env, seed=0)
     records: dict[str, list[dict[str, Any]]] = {name: [] for name in policies}
-    bar = tqdm(total=len(tasks) * len(policies), desc=protocol.name, disable=not progress, dynamic_ncols=True)
+    shift = shift_name(vary)
+    label = f"{protocol.name} {shift}" if shift else protocol.name
+    bar = tqdm(total=len(tasks) * len(policies), desc=label, disable=not progress, dynamic_ncols=True)
     for name, policy in policies.items():
         for i, task in enumerate(tasks):
-            record = run_episode(env, policy, task, protocol.budget, radius)
+            record = run_episode(env, policy, task, protocol.budget, radius, judge=protocol.judge)
             if hasattr(policy, "events"):  # the subgoal agent: its re-plans and why
                 record["replans"] = [e["why"] for e in policy.events]
             records[name].append({"protocol": protocol.name, "version": protocol.version,
@@ -164,7 +194,8 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     env.close()
     summary = {"protocol": protocol.name, "version": protocol.version, "protocol_episodes": protocol.episodes,
                "planner": config.planner, "objective": config.objective, "search": config.search.to_dict(),
-               "memory": graph is not None,
+               "memory": graph is not None, "vary": {k: list(v) if isinstance(v, tuple) else v
+                                                     for k, v in (vary or {}).items()},
                **summarize(protocol, records["agent"])}
     for name in records:
         if name != "agent":
@@ -172,11 +203,12 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with (out / f"{protocol.name}.episodes.jsonl").open("w") as f:
+        stem = f"{protocol.name}.{shift}" if shift else protocol.name
+        with (out / f"{stem}.episodes.jsonl").open("w") as f:
             for name in records:
                 for r in records[name]:
                     f.write(json.dumps(r) + "\n")
-        (out / f"{protocol.name}.summary.json").write_text(json.dumps(summary, indent=2))
+        (out / f"{stem}.summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -185,8 +217,9 @@ def plan_episode(model: WorldModel, run: RunConfig, config: EvalConfig, start: l
                  gif: str | Path | None = None, radius: float = 16 / 224) -> dict[str, Any]:
     """One episode toward a goal; start/goal are true states (TwoRoom) or drawn from `seed`.
 
-    Worlds that cannot be placed at a state (any Gymnasium env) start from reset(seed)
-    and aim at the frame the exploration policy reaches 25 steps after that reset.
+    Worlds placed by their whole state (PushT, Reacher) take task `seed` of their protocol. Worlds
+    that cannot be placed at a state (any Gymnasium env) start from reset(seed) and aim at the
+    frame the exploration policy reaches 25 steps after that reset.
     """
     from openami.data.collect import rollout_policy
     from openami.data.policies import PolicyConfig
@@ -196,7 +229,15 @@ def plan_episode(model: WorldModel, run: RunConfig, config: EvalConfig, start: l
     world = env.unwrapped
     agent = make_agent(model, run, config, env)
     placeable = getattr(world, "position_goals", False)
-    if placeable:
+    protocols = [PROTOCOLS.get(name) for name in PROTOCOLS.names() if PROTOCOLS.get(name).world == run.world]
+    if not placeable and protocols and start is None and goal is None:
+        # A world placed by its whole state (PushT, Reacher): task `seed` of its first protocol.
+        protocol = protocols[0]
+        task = protocol.tasks(env, seed + 1)[seed]
+        result = run_episode(env, agent, task, budget, protocol.success_radius * world.arena_width,
+                             record=gif is not None, judge=protocol.judge)
+        goal_image = world.render_state(task.goal)
+    elif placeable:
         rng = np.random.default_rng(seed)
         room = int(rng.integers(0, 2))
         start_state = np.asarray(start if start is not None else world.sample_free_position(rng, room), np.float32)

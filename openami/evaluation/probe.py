@@ -48,6 +48,22 @@ def _physics(states: np.ndarray) -> Quantities:
     return physics_quantities(states)
 
 
+def _angle(theta: np.ndarray) -> np.ndarray:
+    return np.stack([np.cos(theta), np.sin(theta)], 1).astype(np.float32)
+
+
+@QUANTITIES.register("openami/PushT-v0")
+def _pusht(states: np.ndarray) -> Quantities:
+    return {"pusher.position": (states[:, 0:2], False), "block.position": (states[:, 4:6], False),
+            "block.angle": (_angle(states[:, 6]), False)}
+
+
+@QUANTITIES.register("openami/Reacher-v0")
+def _reacher(states: np.ndarray) -> Quantities:
+    return {"shoulder.angle": (_angle(states[:, 0]), False), "elbow.angle": (_angle(states[:, 1]), False),
+            "joint.velocity": (states[:, 2:4], True)}
+
+
 def quantities_for(world_id: str, states: np.ndarray) -> Quantities:
     """The world's named quantities, or its whole state vector for worlds without a list."""
     if world_id in QUANTITIES:

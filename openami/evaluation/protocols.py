@@ -40,6 +40,9 @@ class Protocol:
     description: str
     draw_tasks: Callable[[gym.Env, int], list[Task]]
     """(env, number of episodes) -> tasks, deterministic."""
+    judge: Callable[[np.ndarray, np.ndarray], tuple[bool, float]] | None = None
+    """(state, goal state) -> (success, distance) for worlds where being near the goal is more than a
+    position; None: success when the first coordinates are within ``success_radius`` x arena width."""
 
     def tasks(self, env: gym.Env, episodes: int | None = None) -> list[Task]:
         return self.draw_tasks(env, self.episodes if episodes is None else episodes)
@@ -54,13 +57,13 @@ _OFFSET_EPISODE_LENGTH = 100
 _OFFSET = 25
 
 
-def _offset_tasks(env: gym.Env, n: int) -> list[Task]:
-    """Start at a random step of a held-out episode; goal = the state 25 steps later."""
+def _offset_tasks(env: gym.Env, n: int, policy: PolicyConfig = _OFFSET_POLICY) -> list[Task]:
+    """Start at a random step of a held-out episode of ``policy``; goal = the state 25 steps later."""
     low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
     tasks = []
     for i in range(n):
         seed = EVAL_SEED + i
-        _, _, states = rollout_policy(env, _OFFSET_POLICY, low, high, seed, _OFFSET_EPISODE_LENGTH)
+        _, _, states = rollout_policy(env, policy, low, high, seed, _OFFSET_EPISODE_LENGTH)
         start = int(np.random.default_rng(seed).integers(0, len(states) - _OFFSET))
         tasks.append(Task(states[start].copy(), states[start + _OFFSET].copy()))
     return tasks
@@ -116,3 +119,41 @@ PROTOCOLS.register("maze-far")(Protocol(
                 "them is at least 100 steps (through several doors); 400-step budget; success within 0.05 "
                 "of the arena width of the goal position (closer than a wall's width) at any step.",
     draw_tasks=_far_tasks))
+
+
+# PushT's data policy with its defaults, frozen here for the same reason as _OFFSET_POLICY.
+_PUSHT_POLICY = PolicyConfig(name="pusht", momentum=0.9, scale=1.0)
+
+
+def _pusht_judge(state: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
+    from openami.worlds.pusht import ANGLE_TOLERANCE, POSITION_TOLERANCE, block_errors
+
+    position, angle = block_errors(state, goal)
+    return position < POSITION_TOLERANCE and angle < ANGLE_TOLERANCE, position
+
+
+PROTOCOLS.register("pusht-offset25")(Protocol(
+    name="pusht-offset25", version=1, world="openami/PushT-v0", episodes=100, budget=50,
+    success_radius=20 / 512,
+    description="LeWorldModel's PushT protocol: start at a random step of a held-out episode of the data "
+                "policy (seed >= 1e6), goal = the observation 25 steps later; 50-step budget; success when "
+                "the block's centroid is within 20 units (of a 512-unit table) of the goal's and its angle "
+                "within pi/9, at any step. Only the block is judged, not the pusher.",
+    draw_tasks=lambda env, n: _offset_tasks(env, n, _PUSHT_POLICY), judge=_pusht_judge))
+
+
+def _reacher_judge(state: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
+    from openami.worlds.reacher import JOINT_TOLERANCE, joint_errors
+
+    errors = joint_errors(state, goal)
+    return bool(np.all(errors < JOINT_TOLERANCE)), float(errors.max())
+
+
+PROTOCOLS.register("reacher-offset25")(Protocol(
+    name="reacher-offset25", version=1, world="openami/Reacher-v0", episodes=100, budget=50,
+    success_radius=0.05 / (2 * np.pi),
+    description="LeWorldModel's offset protocol on the Reacher arm: start at a random step of a held-out "
+                "episode of the data policy (momentum random torques, seed >= 1e6), goal = the observation 25 "
+                "steps later; 50-step budget; success when both joint angles are within 0.05 rad of the goal's "
+                "at any step (velocities are not judged).",
+    draw_tasks=_offset_tasks, judge=_reacher_judge))

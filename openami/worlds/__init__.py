@@ -1,7 +1,8 @@
 """Simulated worlds: short names, Gymnasium registration, and a factory.
 
 Importing this package registers the built-in worlds with Gymnasium, so that
-``gymnasium.make("openami/TwoRoom-v0")`` (or ``"openami/Maze-v0"``, ``"openami/Physics-v0"``) works after
+``gymnasium.make("openami/TwoRoom-v0")`` (or ``"openami/Maze-v0"``, ``"openami/Physics-v0"``,
+``"openami/PushT-v0"``, ``"openami/Reacher-v0"``) works after
 ``import openami.worlds``.
 """
 
@@ -12,14 +13,19 @@ from typing import Any
 
 import gymnasium
 from gymnasium import spaces
+from gymnasium.envs.registration import load_env_creator
 
 from openami.registry import Registry
 from openami.worlds.maze import MazeEnv
 from openami.worlds.physics import PhysicsEnv
 from openami.worlds.pixels import PixelObservation
+from openami.worlds.pusht import PushTEnv
+from openami.worlds.reacher import ReacherEnv
 from openami.worlds.tworoom import TwoRoomEnv
 
-__all__ = ["WORLDS", "MazeEnv", "PhysicsEnv", "PixelObservation", "TwoRoomEnv", "make_world", "resolve_world_id"]
+__all__ = ["WORLDS", "MazeEnv", "PhysicsEnv", "PixelObservation", "PushTEnv", "ReacherEnv", "TwoRoomEnv",
+           "make_world",
+           "parse_factors", "resolve_world_id"]
 
 WORLDS: Registry[str] = Registry("world")
 """Short world name -> Gymnasium id of a built-in world."""
@@ -27,6 +33,8 @@ WORLDS: Registry[str] = Registry("world")
 WORLDS.register("tworoom")("openami/TwoRoom-v0")
 WORLDS.register("physics")("openami/Physics-v0")
 WORLDS.register("maze")("openami/Maze-v0")
+WORLDS.register("pusht")("openami/PushT-v0")
+WORLDS.register("reacher")("openami/Reacher-v0")
 
 # The guard keeps re-imports (importlib.reload, tests) from registering twice.
 if "openami/TwoRoom-v0" not in gymnasium.registry:
@@ -39,6 +47,18 @@ if "openami/Physics-v0" not in gymnasium.registry:
     gymnasium.register(
         id="openami/Physics-v0",
         entry_point="openami.worlds.physics:PhysicsEnv",
+        max_episode_steps=None,  # reward-free world: the caller bounds episodes
+    )
+if "openami/PushT-v0" not in gymnasium.registry:
+    gymnasium.register(
+        id="openami/PushT-v0",
+        entry_point="openami.worlds.pusht:PushTEnv",
+        max_episode_steps=None,  # reward-free world: the caller bounds episodes
+    )
+if "openami/Reacher-v0" not in gymnasium.registry:
+    gymnasium.register(
+        id="openami/Reacher-v0",
+        entry_point="openami.worlds.reacher:ReacherEnv",
         max_episode_steps=None,  # reward-free world: the caller bounds episodes
     )
 if "openami/Maze-v0" not in gymnasium.registry:
@@ -90,3 +110,29 @@ def make_world(name: str, size: int = 64, **kwargs: Any) -> gymnasium.Env:
             "space (pick an env with continuous actions, e.g. 'Pendulum-v1')"
         )
     return PixelObservation(env, size=size)
+
+
+def parse_factors(world: str, shifts: list[str]) -> dict[str, Any]:
+    """``["block_colour=200,60,60", "block_scale=1.2"]`` -> constructor arguments, checked against the world's factors.
+
+    A value with commas is a tuple of numbers (a colour), else one number.
+    """
+    world_id = resolve_world_id(world)
+    entry_point = gymnasium.spec(world_id).entry_point
+    env_class = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    factors: dict[str, str] = getattr(env_class, "factors", {})
+    if not factors:
+        raise ValueError(f"{world_id} has no factors of variation to shift (PushT has them)")
+    out: dict[str, Any] = {}
+    for shift in shifts:
+        name, sep, value = shift.partition("=")
+        name = name.strip()
+        if not sep or name not in factors:
+            listing = "; ".join(f"{k}: {v}" for k, v in factors.items())
+            raise ValueError(f"--vary {shift!r}: expected NAME=VALUE with NAME one of {listing}")
+        try:
+            numbers = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise ValueError(f"--vary {shift!r}: the value must be a number or comma-separated numbers") from None
+        out[name] = tuple(numbers) if len(numbers) > 1 else numbers[0]
+    return out

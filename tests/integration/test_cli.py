@@ -31,6 +31,16 @@ TINY_PHYSICS = {
                       "decoder_steps": 2},
 }
 
+TINY_PUSHT = {
+    "collect": {"world": "pusht", "episodes": 4, "episode_length": 40, "size": 32,
+                "policy": {"name": "pusht"}},
+    "model": {"cnn_channels": [8, 16], "cnn_stem": 2, "latent_dim": 16, "predictor_width": 32, "predictor_depth": 1},
+    "train": {"steps": 3, "batch_size": 8, "future": 2, "frameskip": 5, "checkpoint_every": 3},
+    "eval": {"search": {"horizon": 2, "num_samples": 16, "iterations": 1, "action_dim": 2}},
+    "demo_episodes": {"pusht-offset25": 2},
+    "understanding": {"probe_frames": 60, "rollout_horizon": 2, "decoder": False},
+}
+
 
 def ami(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "openami", *args], cwd=cwd, capture_output=True, text=True,
@@ -42,6 +52,7 @@ def workdir(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli")
     (path / "tiny.yaml").write_text(yaml.safe_dump(TINY_PRESET))
     (path / "physics.yaml").write_text(yaml.safe_dump(TINY_PHYSICS))
+    (path / "pusht.yaml").write_text(yaml.safe_dump(TINY_PUSHT))
     return path
 
 
@@ -138,6 +149,23 @@ def test_physics_demo_reports_probes_surprise_and_rollout(workdir):
     assert "teleport" in r.stdout and "pass_through" not in r.stdout
     r = ami("eval", "surprise", "--run", str(out / "run"), "--clips", "2", "--violations", "teleprt", cwd=workdir)
     assert r.returncode == 2 and "teleport" in r.stderr
+
+
+def test_pusht_demo_and_shifted_evaluation(workdir):
+    r = ami("demo", "--preset", "pusht.yaml", "--out", "pusht-demo", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    found = json.loads((workdir / "pusht-demo" / "results.json").read_text())
+    assert found["evaluations"]["pusht-offset25"]["episodes"] == 2
+    assert set(found["understanding"]["probe"]["quantities"]) == {"pusher.position", "block.position", "block.angle"}
+    run = str(workdir / "pusht-demo" / "run")
+    r = ami("eval", "plan", "--run", run, "--protocol", "pusht-offset25", "--episodes", "2", "--preset", "pusht.yaml",
+            "--vary", "block_colour=200,60,60", "--vary", "block_scale=1.2", "--out", "shifted", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "world shifted: block_colour=[200.0, 60.0, 60.0]" in r.stdout and "block_scale=1.2" in r.stdout
+    summary = json.loads((workdir / "shifted" / "pusht-offset25.block_scale-1.2.summary.json").read_text())
+    assert summary["vary"] == {"block_scale": 1.2} and summary["episodes"] == 2
+    r = ami("eval", "plan", "--run", run, "--protocol", "pusht-offset25", "--vary", "colour=red", cwd=workdir)
+    assert r.returncode == 2 and "block_colour" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_user_mistakes_get_one_line_errors(workdir):

@@ -1,0 +1,126 @@
+"""PushT and Reacher: planning success at LeWorldModel's offset-25 protocols, trained on this CPU.
+
+python benchmarks/manipulation.py --work /tmp/manip            # both worlds (hours on 2 cores)
+python benchmarks/manipulation.py --work /tmp/manip --sections pusht --steps 2000  # a shorter budget
+
+Each section collects its preset's data (2 processes), trains the preset's model (keeping every
+checkpoint), then scores: success against training time (each checkpoint, on the first
+--curve-episodes episodes), the final model on the full protocol (100 episodes, with the random
+baseline and the tasks already solved at their start), the same tasks under a colour shift and
+a size shift of the world, and the median seconds per plan call.
+Writes benchmarks/results/manipulation.json (each section with git commit, date, CPUs, torch, settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from provenance import ROOT, print_table, run_sections
+
+from openami.data.collect import collect
+from openami.evaluation.planning import evaluate
+from openami.presets import load_preset
+from openami.training import fit, load_model
+from openami.training.checkpoint import load_weights
+
+WORLDS = {
+    # preset: (protocol, shifts of the world's factors of variation)
+    "pusht": ("pusht-offset25", {"colour": {"block_colour": (200, 60, 60)}, "size": {"block_scale": 1.2}}),
+    "reacher": ("reacher-offset25", {"colour": {"arm_colour": (40, 90, 220)},
+                                     "background": {"background": (200, 220, 200)}}),
+}
+
+
+def section(preset: str, work: Path, steps: int | None, episodes: int | None, curve_episodes: int) -> dict[str, Any]:
+    protocol, shifts = WORLDS[preset]
+    recipe = load_preset(preset)
+    train = recipe.train.replace(steps=steps or recipe.train.steps)
+    train = train.replace(keep_checkpoints=max(2, train.steps // train.checkpoint_every + 1))
+    c = recipe.collect
+    data, run_dir = work / preset / "data", work / preset / "run"
+    t = time.time()
+    if not (data / "manifest.json").is_file():
+        collect(c.world, c.episodes, data, episode_length=c.episode_length, size=c.size, seed=c.seed,
+                policy=c.policy, episodes_per_shard=c.episodes_per_shard, workers=2)
+    collect_s = time.time() - t
+    t = time.time()
+    fit(data, run_dir, recipe.model, train)
+    train_s = time.time() - t
+    elapsed = {json.loads(line)["step"]: json.loads(line)["elapsed_s"]
+               for line in (run_dir / "metrics.jsonl").read_text().splitlines() if '"elapsed_s"' in line}
+
+    model, run = load_model(run_dir)
+    curve = []
+    for checkpoint in sorted((run_dir / "checkpoints").glob("step-*")):
+        step = int(checkpoint.name.split("-")[1])
+        load_weights(model, checkpoint / "model.safetensors")
+        summary = evaluate(model.eval(), run, protocol, recipe.eval, episodes=curve_episodes, baseline=False,
+                           progress=False)
+        curve.append({"step": step, "train_s": elapsed.get(step), "success_rate": summary["success_rate"],
+                      "episodes": summary["episodes"]})
+        print(f"  step {step}: {100 * summary['success_rate']:.0f}% of {summary['episodes']}", flush=True)
+    model, run = load_model(run_dir)
+    out = work / preset / "eval"
+    full = evaluate(model, run, protocol, recipe.eval, episodes=episodes, out_dir=out)
+    shifted = {name: evaluate(model, run, protocol, recipe.eval, episodes=episodes, out_dir=out, baseline=False,
+                              vary=vary) for name, vary in shifts.items()}
+    return {"preset": recipe.replace(train=train).to_dict(), "collect_s": collect_s, "train_s": train_s,
+            "protocol": full, "shifts": {k: {"vary": WORLDS[preset][1][k], **v} for k, v in shifted.items()},
+            "curve": curve}
+
+
+def table(results: dict[str, Any]) -> None:
+    rows = []
+
+    def pct(s: dict[str, Any]) -> str:
+        lo, hi = s["wilson95"]
+        return f"{100 * s['success_rate']:.0f}% [{100 * lo:.0f}-{100 * hi:.0f}] of {s['episodes']}"
+
+    targets = {"pusht": ">= 90 %", "reacher": ">= 86 %"}
+    for preset in WORLDS:
+        if preset not in results:
+            continue
+        d = results[preset]
+        p = d["protocol"]
+        rows.append((f"{p['protocol']}", targets[preset], pct(p)))
+        rows.append((f"{p['protocol']}, random actions", "-", pct(p["random"])))
+        rows.append((f"{p['protocol']}, tasks solved at their start", "-",
+                     f"{p['solved_at_start']} of {p['episodes']}"))
+        for name, s in d["shifts"].items():
+            rows.append((f"{p['protocol']}, {name} shift {s['vary']}", "reported", pct(s)))
+        rows.append((f"{preset} training time ({d['preset']['train']['steps']} steps)", "<= 10,800 s",
+                     f"{d['train_s']:.0f} s"))
+        rows.append((f"{preset} median s per plan", "<= 0.25 s", f"{p['median_plan_s']:.3f} s"))
+        curve = ", ".join(f"{c['step']}: {100 * c['success_rate']:.0f}%" for c in d["curve"])
+        rows.append((f"{preset} success by training step (first {d['curve'][0]['episodes']} episodes)", "-", curve))
+    print_table(rows, ("figure", "target", "measured"))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", nargs="+", default=list(WORLDS), choices=list(WORLDS))
+    parser.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    parser.add_argument("--episodes", type=int, help="fewer protocol episodes (for a quick look; not the figure)")
+    parser.add_argument("--curve-episodes", type=int, default=30, help="episodes per checkpoint on the curve")
+    parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one); "
+                                                  "its data is reused, its runs must not exist")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "manipulation.json")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="openami-manip-"))
+    settings = {"steps": args.steps or "preset", "episodes": args.episodes or "protocol",
+                "curve_episodes": args.curve_episodes, "work": str(work)}
+    sections = {name: (lambda name=name: section(name, work, args.steps, args.episodes, args.curve_episodes))
+                for name in WORLDS}
+    results = run_sections(args.sections, sections, lambda _: settings, args.out)
+    table(results)
+    print(f"wrote {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
