@@ -156,7 +156,8 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     With a memory ``graph`` the agent plans through subgoals from memory, and the same MPC agent
     without memory ("flat": same model, planner and budget) runs the same episodes beside it.
     ``vary`` shifts factors of variation of the world (e.g. ``{"block_colour": (200, 60, 60)}``,
-    see ``openami.worlds.parse_factors``): the same tasks, seen in a world the model never saw;
+    see ``openami.worlds.parse_factors``): the same start and goal states, drawn in the world as
+    trained, played in a world the model never saw (after a size shift, bodies may start touching);
     its files are named ``<protocol>.<shift>.*``.
     """
     protocol: Protocol = PROTOCOLS.get(protocol_name)
@@ -164,9 +165,12 @@ def evaluate(model: WorldModel, run: RunConfig, protocol_name: str, config: Eval
     if protocol.world != run.world:
         raise ValueError(f"protocol {protocol.name} is defined on {protocol.world}, but the model was "
                          f"trained on {run.world}")
-    env = make_world(protocol.world, **{**run.world_kwargs, **(vary or {})})
+    env = make_world(protocol.world, **run.world_kwargs)
+    tasks = protocol.tasks(env, episodes)  # drawn in the world as trained: a shift keeps the tasks' states
+    if vary:
+        env.close()
+        env = make_world(protocol.world, **{**run.world_kwargs, **vary})
     radius = protocol.success_radius * env.unwrapped.arena_width
-    tasks = protocol.tasks(env, episodes)
     policies: dict[str, Policy] = {"agent": make_agent(model, run, config, env)}
     if graph is not None:
         from openami.reasoning import SubgoalAgent
@@ -233,6 +237,8 @@ def plan_episode(model: WorldModel, run: RunConfig, config: EvalConfig, start: l
     if not placeable and protocols and start is None and goal is None:
         # A world placed by its whole state (PushT, Reacher): task `seed` of its first protocol.
         protocol = protocols[0]
+        if seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {seed}")
         task = protocol.tasks(env, seed + 1)[seed]
         result = run_episode(env, agent, task, budget, protocol.success_radius * world.arena_width,
                              record=gif is not None, judge=protocol.judge)

@@ -2,10 +2,12 @@
 
 The task of Diffusion Policy, DINO-WM and LeWorldModel, rebuilt here with pymunk. World
 coordinates: the table is [0, 512]², x to the right, y up; images put y = 512 on row 0. The
-pusher is a kinematic disk that moves at the commanded velocity and clears nothing: what it
-touches, it pushes. The table has no friction model but total damping (pymunk's
+pusher is a heavy disk driven at the commanded velocity: what it touches, it pushes, and it
+stalls against a block jammed at a wall (a kinematic pusher, of infinite mass, would squeeze the
+block through the wall). The table has no friction model but total damping (pymunk's
 ``space.damping = 0``): the block moves only while it is pushed (quasi-static pushing, as
-in the original task), so its motion is set by contact alone.
+in the original task), so its motion is set by contact alone. The block's mass is spread
+evenly over its area, so it turns about the centroid that the state reports.
 
 ``info["state"]`` is ``(pusher x, pusher y, pusher vx, pusher vy, block x, block y, block
 angle)``: the block's position is its centroid, its angle in radians, wrapped to (-π, π].
@@ -30,8 +32,8 @@ TABLE = 512.0
 DT = 0.1
 """Simulated seconds per env step (10 steps per second, the original task's control rate)."""
 SUBSTEPS = 10
-"""pymunk steps per env step: the pusher moves at most 2.5 units per substep, far under the
-block's 30-unit thickness, so it never tunnels through the block."""
+"""pymunk steps per env step: the pusher moves at most 3.6 units per substep (diagonally), far
+under the block's 30-unit thickness, so it never tunnels through the block."""
 MAX_STEP = 25.0
 """Pusher travel per step at full action (units): the table is about 20 steps across."""
 PUSHER_RADIUS = 15.0
@@ -41,6 +43,8 @@ BAR = (120.0, 30.0)
 STEM = (30.0, 90.0)
 """Width and height of the T's stem, under the bar's middle."""
 BLOCK_MASS = 1.0
+PUSHER_MASS = 20.0
+"""Heavy against the block, so contacts barely slow the pusher, but finite, so a wall stops both."""
 FRICTION = 1.0
 """Friction between pusher and block, so a push off the centre turns the block."""
 BLOCK_COLOUR = (119, 136, 153)
@@ -57,7 +61,7 @@ ANGLE_TOLERANCE = math.pi / 9
 """Success: the block's angle within this of the goal's (20°)."""
 
 _SUPERSAMPLE = 3  # draw at 3x and box-filter down: anti-aliasing for the price of one resize
-_WALL = 10.0  # walls this thick just outside the table keep the block on it
+_WALL = 100.0  # walls this thick just outside the table keep the block and the pusher on it
 
 
 def t_polygons(scale: float = 1.0) -> list[list[tuple[float, float]]]:
@@ -136,18 +140,25 @@ class PushTEnv(gymnasium.Env):
             wall = pymunk.Poly(space.static_body, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
             wall.friction = 0.0
             space.add(wall)
-        block = pymunk.Body(BLOCK_MASS, sum(pymunk.moment_for_poly(BLOCK_MASS / 2, p) for p in self._polygons))
+        block = pymunk.Body()  # mass and moment from the parts' density: the centre of mass is the centroid
         block.position, block.angle = (float(state[4]), float(state[5])), float(state[6])
         parts = [pymunk.Poly(block, p) for p in self._polygons]
+        area = sum(part.area for part in parts)
         for part in parts:
-            part.friction, part.mass = FRICTION, BLOCK_MASS / 2
-        pusher = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
+            part.friction, part.density = FRICTION, BLOCK_MASS / area
+        pusher = pymunk.Body(PUSHER_MASS, float("inf"))  # never turns
         pusher.position = (float(state[0]), float(state[1]))
+        pusher.velocity_func = self._drive  # damping would zero a free body's velocity every substep
         disk = pymunk.Circle(pusher, self.pusher_radius)
         disk.friction = FRICTION
         space.add(block, *parts, pusher, disk)
         self._space, self._block, self._pusher = space, block, pusher
+        self._command = (0.0, 0.0)
         self._pusher_velocity = np.asarray(state[2:4], np.float64)
+
+    def _drive(self, body: pymunk.Body, gravity: Any, damping: float, dt: float) -> None:
+        """The pusher's velocity update: the commanded velocity, which the contact solver then corrects."""
+        body.velocity = self._command
 
     def _clamp(self, x: float, y: float) -> tuple[float, float]:
         r = self.pusher_radius
@@ -167,12 +178,13 @@ class PushTEnv(gymnasium.Env):
             raise ValueError(f"action must be 2 finite numbers, got {action!r}")
         start = np.array(self._pusher.position)
         target = np.array(self._clamp(*(start + np.clip(a, -1.0, 1.0) * MAX_STEP)))
-        self._pusher.velocity = tuple((target - start) / DT)
+        self._command = tuple((target - start) / DT)
+        self._pusher.velocity = self._command  # pymunk moves bodies before it updates their velocities
         for _ in range(SUBSTEPS):
             self._space.step(DT / SUBSTEPS)
+        self._command = (0.0, 0.0)
         self._pusher.velocity = (0.0, 0.0)
-        self._pusher.position = tuple(target)  # exact, free of the substeps' rounding
-        self._pusher_velocity = (target - start) / DT
+        self._pusher_velocity = (np.array(self._pusher.position) - start) / DT
 
     # ---- rendering ------------------------------------------------------------
 
@@ -204,9 +216,7 @@ class PushTEnv(gymnasium.Env):
     def _overlaps(self, state: np.ndarray) -> bool:
         """Whether the pusher at state[0:2] would overlap the block at state[4:7]."""
         self._build(state)
-        hit = self._space.point_query_nearest(tuple(state[:2]), self.pusher_radius,
-                                              pymunk.ShapeFilter(mask=pymunk.ShapeFilter.ALL_MASKS()))
-        return hit is not None and hit.shape.body is self._block
+        return min(part.point_query(tuple(state[:2])).distance for part in self._block.shapes) < self.pusher_radius
 
     def sample_state(self, rng: np.random.Generator) -> np.ndarray:
         """A random layout: the block well inside the table at any angle, the pusher anywhere clear of it."""

@@ -6,8 +6,8 @@ through the upper arm. Actions are the two joints' torques in [-1, 1]. ``info["s
 shoulder's wrapped to (-π, π]).
 
 Rendering is MuJoCo's own, off screen: on a machine without a display MuJoCo needs an OpenGL
-context from EGL (Mesa's software EGL works on a bare CPU machine), so this module sets
-``MUJOCO_GL=egl`` unless the environment already chose a backend. Shadows and reflections are
+context from EGL (Mesa's software EGL works on a bare CPU machine), so on Linux this module
+sets ``MUJOCO_GL=egl`` unless the environment already chose a backend. Shadows and reflections are
 off: they cost 3x the frame time and show nothing a world model needs.
 Factors of variation: ``arm_colour`` and ``background``.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any
 
 import gymnasium
@@ -65,6 +66,7 @@ _MJCF = """
 </mujoco>
 """
 _VIEW_HALF_WIDTH = 0.24  # the camera sees [-0.24, 0.24]²: the arm reaches 0.22
+_LIMIT_SLACK = 0.1  # MuJoCo's joint limits are soft: a driven elbow goes a little past them, and such states recur
 
 
 def _rgba(rgb: Any, name: str) -> str:
@@ -75,8 +77,9 @@ def _rgba(rgb: Any, name: str) -> str:
 
 
 def _mujoco():
-    """Import MuJoCo with a headless OpenGL backend chosen (EGL unless MUJOCO_GL says otherwise)."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
+    """Import MuJoCo with a headless OpenGL backend chosen (on Linux, EGL unless MUJOCO_GL says otherwise)."""
+    if sys.platform.startswith("linux"):  # macOS and Windows render off screen with their own GL
+        os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         import mujoco
     except ImportError:
@@ -156,7 +159,7 @@ class ReacherEnv(gymnasium.Env):
             gymnasium.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
             return None
         if self._frame is None:
-            self._frame = self._draw(self._data)
+            self._frame = self.render_state(self.state)
         return self._frame
 
     def reset(self, *, seed: int | None = None,
@@ -171,14 +174,14 @@ class ReacherEnv(gymnasium.Env):
             if state.shape != (4,) or not np.all(np.isfinite(state)):
                 raise ValueError(f"reset state must be 4 finite numbers ({', '.join(STATE_FIELDS)}), "
                                  f"got shape {state.shape}")
-            if abs(state[1]) > ELBOW_LIMIT:
+            if abs(state[1]) > ELBOW_LIMIT + _LIMIT_SLACK:
                 raise ValueError(f"reset elbow angle {state[1]:.3f} is outside [-{ELBOW_LIMIT}, {ELBOW_LIMIT}] rad")
         else:
             rng = self.np_random
             state = np.array([rng.uniform(-math.pi, math.pi), rng.uniform(-ELBOW_LIMIT, ELBOW_LIMIT), 0.0, 0.0])
         self._mj.mj_resetData(self._model, self._data)
         self._set(self._data, state)
-        self._frame = self._draw(self._data)
+        self._frame = self.render_state(self.state)  # drawn from the reported state, as render_state draws it
         return self._frame, {"state": self.state}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -188,7 +191,7 @@ class ReacherEnv(gymnasium.Env):
             raise ValueError(f"action must be 2 finite numbers, got {action!r}")
         self._data.ctrl[:] = np.clip(a, -1.0, 1.0)
         self._mj.mj_step(self._model, self._data, nstep=FRAME_SKIP)
-        self._frame = self._draw(self._data)
+        self._frame = self.render_state(self.state)
         return self._frame, 0.0, False, False, {"state": self.state}
 
     def close(self) -> None:

@@ -77,13 +77,39 @@ def test_a_push_moves_the_block_and_it_stops_when_the_push_stops() -> None:
     moved = info["state"][4:].copy()
     assert moved[0] > 256 + 2 * MAX_STEP and abs(moved[1] - 256) < 30
     assert abs(moved[2]) > 0.05  # an off-centre push turns the block
-    for _ in range(2):  # pull back: no momentum, the block stops (up to the contact's push-out)
+    for _ in range(2):  # pull back: no momentum, the block stops (up to the drag of leaving contact)
         _, _, _, _, info = env.step(np.array([-1.0, 0.0]))
-    assert np.allclose(info["state"][4:6], moved[:2], atol=3.0)
+    assert np.allclose(info["state"][4:6], moved[:2], atol=10.0)
     stopped = info["state"][4:].copy()
     for _ in range(3):
         _, _, _, _, info = env.step(np.array([-1.0, 0.0]))
     assert np.allclose(info["state"][4:], stopped, atol=1e-4)
+
+
+def test_a_block_pushed_into_a_wall_stays_on_the_table() -> None:
+    env = _env()
+    env.reset(options={"state": [256.0, 240.0, 0, 0, 256.0, 100.0, 0.0]})  # the block near the bottom wall
+    lowest = []
+    for _ in range(30):  # push down, hard, on top of the block, until the pusher slips past it
+        env.step(np.array([0.0, -1.0]))
+        corners = [env._block.local_to_world(v) for part in env._block.shapes for v in part.get_vertices()]
+        lowest.append(min(y for _, y in corners))
+    # The wall holds the block: it sinks in by a few units at most (a kinematic pusher drove it through).
+    assert min(lowest) > -8.0
+
+
+def test_resets_never_overlap_and_episodes_stay_on_the_table() -> None:
+    env = _env()
+    for seed in range(60):
+        _, info = env.reset(seed=seed)
+        pusher = info["state"][:2]
+        distance = min(part.point_query(tuple(pusher)).distance for part in env._block.shapes)
+        assert distance >= PUSHER_RADIUS
+    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    for seed in range(1_000_000, 1_000_010):  # the protocol's episodes
+        _, _, states = rollout_policy(env, PolicyConfig(name="pusht"), low, high, seed, 100)
+        assert np.all((states[:, 4:6] > 0) & (states[:, 4:6] < TABLE))
+        assert np.all((states[:, :2] >= PUSHER_RADIUS - 1) & (states[:, :2] <= TABLE - PUSHER_RADIUS + 1))
 
 
 def test_render_state_is_pure_and_shows_pose() -> None:
@@ -95,7 +121,8 @@ def test_render_state_is_pure_and_shows_pose() -> None:
     assert not np.array_equal(env.render_state(turned), obs)
     obs2, _ = env.reset(options={"state": info["state"]})
     assert np.array_equal(obs2, obs)
-    # The factors of variation change the picture, not the physics.
+    assert np.array_equal(env.render(), obs)  # drawing other states left the episode alone
+    # A colour shift changes the picture.
     red = _env(size=64, block_colour=(200, 60, 60))
     assert not np.array_equal(red.render_state(info["state"]), obs)
 

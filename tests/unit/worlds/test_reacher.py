@@ -16,11 +16,13 @@ from openami.worlds.reacher import ELBOW_LIMIT, joint_errors
 
 
 def _renders() -> str | None:
-    """Why MuJoCo cannot render here, or None when it can."""
+    """Why MuJoCo cannot render here (no OpenGL context), or None when it can."""
+    env = make_world("reacher", size=16).unwrapped  # builds the MuJoCo model: a failure here is a real failure
     try:
-        make_world("reacher", size=16).reset(seed=0)
+        renderer = env._mj.Renderer(env._model, 16, 16)
     except Exception as error:  # noqa: BLE001 - any failure to get a GL context means: skip, and say why
         return f"{type(error).__name__}: {error}"
+    renderer.close()
     return None
 
 
@@ -73,9 +75,12 @@ def test_arm_colour_is_a_factor() -> None:
     assert not np.array_equal(plain.render_state(state), blue.render_state(state))
 
 
-def test_protocol_judges_both_joints() -> None:
+def test_protocol_judges_both_joints_and_its_starts_reset() -> None:
     protocol = PROTOCOLS.get("reacher-offset25")
-    assert len(protocol.tasks(make_world("reacher", size=16), 2)) == 2
+    env = make_world("reacher", size=16)
+    for task in protocol.tasks(env, 3):  # task 0 starts with the elbow just past its (soft) limit
+        env.reset(options={"state": task.start})
+        env.reset(options={"state": task.goal})
     goal = np.array([math.pi - 0.01, 0.5, 0.0, 0.0])
     assert protocol.judge(np.array([-math.pi + 0.02, 0.54, 3.0, 3.0]), goal)[0]  # wraps; velocity not judged
     assert not protocol.judge(np.array([goal[0], 0.56, 0.0, 0.0]), goal)[0]
