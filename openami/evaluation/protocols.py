@@ -126,9 +126,9 @@ _PUSHT_POLICY = PolicyConfig(name="pusht", momentum=0.9, scale=1.0)
 
 
 def _pusht_judge(state: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
-    from openami.worlds.pusht import ANGLE_TOLERANCE, POSITION_TOLERANCE, block_errors
+    from openami.worlds.pusht import ANGLE_TOLERANCE, POSITION_TOLERANCE, pose_errors
 
-    position, angle = block_errors(state, goal)
+    position, angle = pose_errors(state, goal)
     return position < POSITION_TOLERANCE and angle < ANGLE_TOLERANCE, position
 
 
@@ -137,8 +137,9 @@ PROTOCOLS.register("pusht-offset25")(Protocol(
     success_radius=20 / 512,
     description="LeWorldModel's PushT protocol: start at a random step of a held-out episode of the data "
                 "policy (seed >= 1e6), goal = the observation 25 steps later; 50-step budget; success when "
-                "the block's centroid is within 20 units (of a 512-unit table) of the goal's and its angle "
-                "within pi/9, at any step. Only the block is judged, not the pusher.",
+                "pusher and block positions together (one norm over pusher x, y and block x, y, as in "
+                "DINO-WM's and stable-worldmodel's PushT) are within 20 units (of a 512-unit table) of the "
+                "goal's and the block's angle within pi/9, at any step.",
     draw_tasks=lambda env, n: _offset_tasks(env, n, _PUSHT_POLICY), judge=_pusht_judge))
 
 

@@ -56,7 +56,8 @@ BACKGROUND = (238, 236, 228)
 STATE_FIELDS = ("pusher_x", "pusher_y", "pusher_vx", "pusher_vy", "block_x", "block_y", "block_angle")
 """Fields of ``info["state"]``."""
 POSITION_TOLERANCE = 20.0
-"""Success: the block's centroid within this distance of the goal's (LeWorldModel's PushT test)."""
+"""Success: pusher and block positions within this distance of the goal's, as one 4-D norm (the PushT
+test of DINO-WM and stable-worldmodel, which LeWorldModel reports)."""
 ANGLE_TOLERANCE = math.pi / 9
 """Success: the block's angle within this of the goal's (20°)."""
 
@@ -83,6 +84,13 @@ def block_errors(state: Any, goal: Any) -> tuple[float, float]:
     """(Position error in units, absolute angle error in radians) of the block between two states."""
     state, goal = np.asarray(state, np.float64), np.asarray(goal, np.float64)
     return float(np.hypot(*(state[4:6] - goal[4:6]))), float(abs(wrap_angle(state[6] - goal[6])))
+
+
+def pose_errors(state: Any, goal: Any) -> tuple[float, float]:
+    """(Norm of the pusher's and the block's position errors together, the block's angle error)."""
+    state, goal = np.asarray(state, np.float64), np.asarray(goal, np.float64)
+    together = np.r_[state[0:2] - goal[0:2], state[4:6] - goal[4:6]]
+    return float(np.linalg.norm(together)), block_errors(state, goal)[1]
 
 
 def _colour(value: Any, name: str) -> tuple[int, int, int]:

@@ -157,15 +157,16 @@ def test_offset_protocol_judges_the_block_pose() -> None:
     assert tasks[0].start.tolist() == protocol.tasks(env, 1)[0].start.tolist()  # frozen
     goal = _MIDDLE
     near = goal.copy()
-    near[4] += 19.0
+    near[4] += 12.0
+    near[0] += 9.0  # 12 and 9 in one norm: 15
     near[6] = math.pi / 10
-    assert protocol.judge(near, goal) == (True, pytest.approx(19.0))
+    assert protocol.judge(near, goal) == (True, pytest.approx(15.0))
     far = near.copy()
     far[6] = math.pi / 8
     assert protocol.judge(far, goal)[0] is False
-    moved_pusher = goal.copy()
-    moved_pusher[:2] = (400, 400)
-    assert protocol.judge(moved_pusher, goal)[0] is True  # only the block counts
+    moved_pusher = near.copy()
+    moved_pusher[1] += 16.0  # the pusher counts too: sqrt(12² + 9² + 16²) > 20
+    assert protocol.judge(moved_pusher, goal)[0] is False
 
 
 def test_parse_factors() -> None:
