@@ -61,8 +61,8 @@ def _add_plan(kinds) -> None:
                                     "the same agent without memory runs the same episodes beside it")
     p.add_argument("--vary", action="append", metavar="NAME=VALUE",
                    help="out-of-distribution check: shift a factor of the world (PushT: block_colour=R,G,B, "
-                        "pusher_colour, background, block_scale, pusher_radius) and run the same tasks; "
-                        "repeat for several shifts, each evaluated on its own")
+                        "pusher_colour, background, block_scale, pusher_radius; Reacher: arm_colour, "
+                        "background) and run the same tasks; repeat for several shifts, each evaluated on its own")
     add_preset_argument(p)
     p.set_defaults(handler=run_plan)
 

@@ -78,7 +78,7 @@ class PushTPushes:
     Reads ``info["state"]`` laid out as PushTEnv's.
     """
 
-    STANDOFF = 110.0  # approach point's distance from the block's centroid: clear of a T of scale <= 1.2
+    STANDOFF = 110.0  # approach point's distance from the block's centroid: clear of the T at the default scale
     NOISE = 0.3
     CENTRE = np.array([256.0, 256.0])  # the table's middle
 

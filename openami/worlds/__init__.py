@@ -122,7 +122,7 @@ def parse_factors(world: str, shifts: list[str]) -> dict[str, Any]:
     env_class = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
     factors: dict[str, str] = getattr(env_class, "factors", {})
     if not factors:
-        raise ValueError(f"{world_id} has no factors of variation to shift (PushT has them)")
+        raise ValueError(f"{world_id} has no factors of variation to shift (PushT and Reacher have them)")
     out: dict[str, Any] = {}
     for shift in shifts:
         name, sep, value = shift.partition("=")
@@ -135,4 +135,8 @@ def parse_factors(world: str, shifts: list[str]) -> dict[str, Any]:
         except ValueError:
             raise ValueError(f"--vary {shift!r}: the value must be a number or comma-separated numbers") from None
         out[name] = tuple(numbers) if len(numbers) > 1 else numbers[0]
+    try:  # build the shifted world once, so a bad value fails here and not after earlier evaluations
+        env_class(**out).close()
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"--vary {', '.join(shifts)}: {error}") from None
     return out

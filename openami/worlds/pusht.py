@@ -94,7 +94,7 @@ def pose_errors(state: Any, goal: Any) -> tuple[float, float]:
 
 
 def _colour(value: Any, name: str) -> tuple[int, int, int]:
-    rgb = tuple(int(v) for v in value)
+    rgb = tuple(int(v) for v in np.atleast_1d(value))
     if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
         raise ValueError(f"{name} must be three integers in 0..255 (RGB), got {value!r}")
     return rgb  # type: ignore[return-value]
@@ -121,9 +121,9 @@ class PushTEnv(gymnasium.Env):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
         if not isinstance(size, (int, np.integer)) or size < 16:
             raise ValueError(f"size must be an integer >= 16 (pixels per side), got {size!r}")
-        if not 0.5 <= float(block_scale) <= 1.5:
+        if np.ndim(block_scale) or not 0.5 <= float(block_scale) <= 1.5:
             raise ValueError(f"block_scale must be in [0.5, 1.5] (1 is the original T), got {block_scale!r}")
-        if not 5.0 <= float(pusher_radius) <= 40.0:
+        if np.ndim(pusher_radius) or not 5.0 <= float(pusher_radius) <= 40.0:
             raise ValueError(f"pusher_radius must be in [5, 40] table units, got {pusher_radius!r}")
         self.render_mode, self.size = render_mode, int(size)
         self.block_colour = _colour(block_colour, "block_colour")

@@ -70,7 +70,7 @@ _LIMIT_SLACK = 0.1  # MuJoCo's joint limits are soft: a driven elbow goes a litt
 
 
 def _rgba(rgb: Any, name: str) -> str:
-    values = tuple(int(v) for v in rgb)
+    values = tuple(int(v) for v in np.atleast_1d(rgb))
     if len(values) != 3 or not all(0 <= v <= 255 for v in values):
         raise ValueError(f"{name} must be three integers in 0..255 (RGB), got {rgb!r}")
     return " ".join(f"{v / 255:.4f}" for v in values) + " 1"

@@ -176,5 +176,11 @@ def test_parse_factors() -> None:
         parse_factors("pusht", ["colour=1"])
     with pytest.raises(ValueError, match="numbers"):
         parse_factors("pusht", ["block_scale=big"])
+    with pytest.raises(ValueError, match="block_colour must be three"):
+        parse_factors("pusht", ["block_colour=200"])
+    with pytest.raises(ValueError, match="block_scale must be"):
+        parse_factors("pusht", ["block_scale=1,2"])
+    with pytest.raises(ValueError, match="block_scale must be"):
+        parse_factors("pusht", ["block_scale=3"])
     with pytest.raises(ValueError, match="no factors"):
         parse_factors("tworoom", ["block_scale=1"])
