@@ -153,7 +153,7 @@ def _reacher_judge(state: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
 PROTOCOLS.register("reacher-offset25")(Protocol(
     name="reacher-offset25", version=1, world="openami/Reacher-v0", episodes=100, budget=50,
     success_radius=0.05 / (2 * np.pi),
-    description="LeWorldModel's offset protocol on the Reacher arm: start at a random step of a held-out "
+    description="LeWorldModel's offset protocol on openami's Reacher arm: start at a random step of a held-out "
                 "episode of the data policy (momentum random torques, seed >= 1e6), goal = the observation 25 "
                 "steps later; 50-step budget; success when both joint angles are within 0.05 rad of the goal's "
                 "at any step (velocities are not judged).",

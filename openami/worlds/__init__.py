@@ -24,8 +24,7 @@ from openami.worlds.reacher import ReacherEnv
 from openami.worlds.tworoom import TwoRoomEnv
 
 __all__ = ["WORLDS", "MazeEnv", "PhysicsEnv", "PixelObservation", "PushTEnv", "ReacherEnv", "TwoRoomEnv",
-           "make_world",
-           "parse_factors", "resolve_world_id"]
+           "make_world", "parse_factors", "resolve_world_id"]
 
 WORLDS: Registry[str] = Registry("world")
 """Short world name -> Gymnasium id of a built-in world."""
