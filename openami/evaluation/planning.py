@@ -233,7 +233,7 @@ def plan_episode(model: WorldModel, run: RunConfig, config: EvalConfig, start: l
     world = env.unwrapped
     agent = make_agent(model, run, config, env)
     placeable = getattr(world, "position_goals", False)
-    protocols = [PROTOCOLS.get(name) for name in PROTOCOLS.names() if PROTOCOLS.get(name).world == run.world]
+    protocols = [p for p in map(PROTOCOLS.get, PROTOCOLS.names()) if p.world == run.world]
     if not placeable and protocols and start is None and goal is None:
         # A world placed by its whole state (PushT, Reacher): task `seed` of its first protocol.
         protocol = protocols[0]

@@ -15,6 +15,8 @@ import numpy as np
 from openami.data.collect import rollout_policy
 from openami.data.policies import PolicyConfig
 from openami.registry import Registry
+from openami.worlds.pusht import ANGLE_TOLERANCE, POSITION_TOLERANCE, pose_errors
+from openami.worlds.reacher import JOINT_TOLERANCE, joint_errors
 
 # Training collections seed episode i with seed + i for small seeds; evaluation
 # tasks are drawn from seeds at and above this, which training never uses.
@@ -126,8 +128,6 @@ _PUSHT_POLICY = PolicyConfig(name="pusht", momentum=0.9, scale=1.0)
 
 
 def _pusht_judge(state: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
-    from openami.worlds.pusht import ANGLE_TOLERANCE, POSITION_TOLERANCE, pose_errors
-
     position, angle = pose_errors(state, goal)
     return position < POSITION_TOLERANCE and angle < ANGLE_TOLERANCE, position
 
@@ -144,8 +144,6 @@ PROTOCOLS.register("pusht-offset25")(Protocol(
 
 
 def _reacher_judge(state: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
-    from openami.worlds.reacher import JOINT_TOLERANCE, joint_errors
-
     errors = joint_errors(state, goal)
     return bool(np.all(errors < JOINT_TOLERANCE)), float(errors.max())
 

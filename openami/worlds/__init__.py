@@ -35,37 +35,17 @@ WORLDS.register("maze")("openami/Maze-v0")
 WORLDS.register("pusht")("openami/PushT-v0")
 WORLDS.register("reacher")("openami/Reacher-v0")
 
-# The guard keeps re-imports (importlib.reload, tests) from registering twice.
-if "openami/TwoRoom-v0" not in gymnasium.registry:
-    gymnasium.register(
-        id="openami/TwoRoom-v0",
-        entry_point="openami.worlds.tworoom:TwoRoomEnv",
-        max_episode_steps=None,  # reward-free world: the caller bounds episodes
-    )
-if "openami/Physics-v0" not in gymnasium.registry:
-    gymnasium.register(
-        id="openami/Physics-v0",
-        entry_point="openami.worlds.physics:PhysicsEnv",
-        max_episode_steps=None,  # reward-free world: the caller bounds episodes
-    )
-if "openami/PushT-v0" not in gymnasium.registry:
-    gymnasium.register(
-        id="openami/PushT-v0",
-        entry_point="openami.worlds.pusht:PushTEnv",
-        max_episode_steps=None,  # reward-free world: the caller bounds episodes
-    )
-if "openami/Reacher-v0" not in gymnasium.registry:
-    gymnasium.register(
-        id="openami/Reacher-v0",
-        entry_point="openami.worlds.reacher:ReacherEnv",
-        max_episode_steps=None,  # reward-free world: the caller bounds episodes
-    )
-if "openami/Maze-v0" not in gymnasium.registry:
-    gymnasium.register(
-        id="openami/Maze-v0",
-        entry_point="openami.worlds.maze:MazeEnv",
-        max_episode_steps=None,  # reward-free world: the caller bounds episodes
-    )
+_ENTRY_POINTS = {
+    "openami/TwoRoom-v0": "openami.worlds.tworoom:TwoRoomEnv",
+    "openami/Physics-v0": "openami.worlds.physics:PhysicsEnv",
+    "openami/PushT-v0": "openami.worlds.pusht:PushTEnv",
+    "openami/Reacher-v0": "openami.worlds.reacher:ReacherEnv",
+    "openami/Maze-v0": "openami.worlds.maze:MazeEnv",
+}
+for _world_id, _entry_point in _ENTRY_POINTS.items():
+    if _world_id not in gymnasium.registry:  # re-imports (importlib.reload, tests) must not register twice
+        # Reward-free worlds: the caller bounds episodes.
+        gymnasium.register(id=_world_id, entry_point=_entry_point, max_episode_steps=None)
 
 
 def _builtin_ids() -> set[str]:

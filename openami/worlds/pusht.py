@@ -27,6 +27,8 @@ import pymunk
 from gymnasium import spaces
 from PIL import Image, ImageDraw
 
+from openami.worlds.checks import action_array, check_render_args, rgb, state_option, wrap_angle
+
 TABLE = 512.0
 """Side of the square table, in world units (the original task's pixels)."""
 DT = 0.1
@@ -75,11 +77,6 @@ def t_polygons(scale: float = 1.0) -> list[list[tuple[float, float]]]:
             for x0, y0, x1, y1 in boxes]
 
 
-def wrap_angle(angle: Any) -> Any:
-    """Angle(s) wrapped to (-π, π]."""
-    return -((-np.asarray(angle) + np.pi) % (2 * np.pi) - np.pi)
-
-
 def block_errors(state: Any, goal: Any) -> tuple[float, float]:
     """(Position error in units, absolute angle error in radians) of the block between two states."""
     state, goal = np.asarray(state, np.float64), np.asarray(goal, np.float64)
@@ -91,13 +88,6 @@ def pose_errors(state: Any, goal: Any) -> tuple[float, float]:
     state, goal = np.asarray(state, np.float64), np.asarray(goal, np.float64)
     together = np.r_[state[0:2] - goal[0:2], state[4:6] - goal[4:6]]
     return float(np.linalg.norm(together)), block_errors(state, goal)[1]
-
-
-def _colour(value: Any, name: str) -> tuple[int, int, int]:
-    rgb = tuple(int(v) for v in np.atleast_1d(value))
-    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-        raise ValueError(f"{name} must be three integers in 0..255 (RGB), got {value!r}")
-    return rgb  # type: ignore[return-value]
 
 
 class PushTEnv(gymnasium.Env):
@@ -117,18 +107,15 @@ class PushTEnv(gymnasium.Env):
     def __init__(self, render_mode: str | None = None, size: int = 64, block_colour: Any = BLOCK_COLOUR,
                  pusher_colour: Any = PUSHER_COLOUR, background: Any = BACKGROUND, block_scale: float = 1.0,
                  pusher_radius: float = PUSHER_RADIUS) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
-        if not isinstance(size, (int, np.integer)) or size < 16:
-            raise ValueError(f"size must be an integer >= 16 (pixels per side), got {size!r}")
+        check_render_args(render_mode, size)
         if np.ndim(block_scale) or not 0.5 <= float(block_scale) <= 1.5:
             raise ValueError(f"block_scale must be in [0.5, 1.5] (1 is the original T), got {block_scale!r}")
         if np.ndim(pusher_radius) or not 5.0 <= float(pusher_radius) <= 40.0:
             raise ValueError(f"pusher_radius must be in [5, 40] table units, got {pusher_radius!r}")
         self.render_mode, self.size = render_mode, int(size)
-        self.block_colour = _colour(block_colour, "block_colour")
-        self.pusher_colour = _colour(pusher_colour, "pusher_colour")
-        self.background = _colour(background, "background")
+        self.block_colour = rgb(block_colour, "block_colour")
+        self.pusher_colour = rgb(pusher_colour, "pusher_colour")
+        self.background = rgb(background, "background")
         self.block_scale, self.pusher_radius = float(block_scale), float(pusher_radius)
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.observation_space = spaces.Box(0, 255, (self.size, self.size, 3), np.uint8)
@@ -181,9 +168,7 @@ class PushTEnv(gymnasium.Env):
 
     def advance(self, action: Any) -> None:
         """Move the pusher by ``clip(action, -1, 1) * MAX_STEP`` over one step, pushing what it meets."""
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (2,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"action must be 2 finite numbers, got {action!r}")
+        a = action_array(action)
         start = np.array(self._pusher.position)
         target = np.array(self._clamp(*(start + np.clip(a, -1.0, 1.0) * MAX_STEP)))
         self._command = tuple((target - start) / DT)
@@ -241,18 +226,10 @@ class PushTEnv(gymnasium.Env):
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """A random layout, or ``options["state"]`` (7 numbers as in ``info["state"]``)."""
         super().reset(seed=seed)
-        options = options or {}
-        if set(options) - {"state"}:
-            raise ValueError(f"unknown reset options {sorted(set(options) - {'state'})}; the option is 'state'")
-        if "state" in options:
-            state = np.asarray(options["state"], dtype=np.float64)
-            if state.shape != (7,) or not np.all(np.isfinite(state)):
-                raise ValueError(f"reset state must be 7 finite numbers ({', '.join(STATE_FIELDS)}), "
-                                 f"got shape {state.shape}")
-            state = state.copy()
-            state[:2] = self._clamp(*state[:2])
-        else:
+        state = state_option(options, STATE_FIELDS)
+        if state is None:
             state = self.sample_state(self.np_random)
+        state[:2] = self._clamp(*state[:2])
         self._build(state)
         self._frame = self.render_state(self.state)
         return self._frame, {"state": self.state}

@@ -23,6 +23,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from openami.worlds.checks import action_array, check_render_args, rgb, state_option, wrap_angle
+
 FRAME_SKIP = 2
 """MuJoCo steps of 0.01 s per env step (the env runs at 50 steps per second)."""
 ELBOW_LIMIT = 2.8
@@ -69,11 +71,8 @@ _VIEW_HALF_WIDTH = 0.24  # the camera sees [-0.24, 0.24]²: the arm reaches 0.22
 _LIMIT_SLACK = 0.1  # MuJoCo's joint limits are soft: a driven elbow goes a little past them, and such states recur
 
 
-def _rgba(rgb: Any, name: str) -> str:
-    values = tuple(int(v) for v in np.atleast_1d(rgb))
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise ValueError(f"{name} must be three integers in 0..255 (RGB), got {rgb!r}")
-    return " ".join(f"{v / 255:.4f}" for v in values) + " 1"
+def _rgba(value: Any, name: str) -> str:
+    return " ".join(f"{v / 255:.4f}" for v in rgb(value, name)) + " 1"
 
 
 def _mujoco():
@@ -85,11 +84,6 @@ def _mujoco():
     except ImportError:
         raise ImportError("the Reacher world needs MuJoCo: pip install mujoco") from None
     return mujoco
-
-
-def wrap_angle(angle: Any) -> Any:
-    """Angle(s) wrapped to (-π, π]."""
-    return -((-np.asarray(angle) + np.pi) % (2 * np.pi) - np.pi)
 
 
 def joint_errors(state: Any, goal: Any) -> np.ndarray:
@@ -111,10 +105,7 @@ class ReacherEnv(gymnasium.Env):
 
     def __init__(self, render_mode: str | None = None, size: int = 64, arm_colour: Any = ARM_COLOUR,
                  background: Any = BACKGROUND) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
-        if not isinstance(size, (int, np.integer)) or size < 16:
-            raise ValueError(f"size must be an integer >= 16 (pixels per side), got {size!r}")
+        check_render_args(render_mode, size)
         mujoco = self._mj = _mujoco()
         self.render_mode, self.size = render_mode, int(size)
         fovy = math.degrees(2 * math.atan(_VIEW_HALF_WIDTH / 0.6))
@@ -166,14 +157,8 @@ class ReacherEnv(gymnasium.Env):
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Random joint angles at rest, or ``options["state"]`` (4 numbers as in ``info["state"]``)."""
         super().reset(seed=seed)
-        options = options or {}
-        if set(options) - {"state"}:
-            raise ValueError(f"unknown reset options {sorted(set(options) - {'state'})}; the option is 'state'")
-        if "state" in options:
-            state = np.asarray(options["state"], dtype=np.float64)
-            if state.shape != (4,) or not np.all(np.isfinite(state)):
-                raise ValueError(f"reset state must be 4 finite numbers ({', '.join(STATE_FIELDS)}), "
-                                 f"got shape {state.shape}")
+        state = state_option(options, STATE_FIELDS)
+        if state is not None:
             if abs(state[1]) > ELBOW_LIMIT + _LIMIT_SLACK:
                 raise ValueError(f"reset elbow angle {state[1]:.3f} is outside [-{ELBOW_LIMIT}, {ELBOW_LIMIT}] rad")
         else:
@@ -186,10 +171,7 @@ class ReacherEnv(gymnasium.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply the torques (clipped to [-1, 1]) for FRAME_SKIP MuJoCo steps; reward is always 0."""
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (2,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"action must be 2 finite numbers, got {action!r}")
-        self._data.ctrl[:] = np.clip(a, -1.0, 1.0)
+        self._data.ctrl[:] = np.clip(action_array(action), -1.0, 1.0)
         self._mj.mj_step(self._model, self._data, nstep=FRAME_SKIP)
         self._frame = self.render_state(self.state)
         return self._frame, 0.0, False, False, {"state": self.state}

@@ -13,7 +13,8 @@ from openami.data.collect import rollout_policy
 from openami.data.policies import PolicyConfig
 from openami.evaluation.protocols import PROTOCOLS
 from openami.worlds import PushTEnv, make_world, parse_factors
-from openami.worlds.pusht import MAX_STEP, PUSHER_RADIUS, TABLE, block_errors, t_polygons, wrap_angle
+from openami.worlds.checks import wrap_angle
+from openami.worlds.pusht import MAX_STEP, PUSHER_RADIUS, TABLE, block_errors, t_polygons
 
 # Block in the middle, upright; pusher to its left, level with the stem, at rest.
 _MIDDLE = np.array([150.0, 240.0, 0.0, 0.0, 256.0, 256.0, 0.0], np.float32)
