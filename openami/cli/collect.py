@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from openami.cli.common import add_preset_argument, preset_from
+from openami.presets import preset_names
 
 
 def add_parser(sub) -> None:
@@ -12,7 +13,9 @@ def add_parser(sub) -> None:
                        description="Run an exploration policy (a random walk with momentum) in a world and "
                                    "write pixels, actions and true states as HDF5 shards plus manifest.json. "
                                    "An interrupted collection keeps every complete shard; --resume continues.")
-    add_preset_argument(p)
+    # A world's data policy matters (random pushes rarely touch PushT's block), so `--world pusht`
+    # alone takes the pusht preset's collection settings rather than TwoRoom's.
+    add_preset_argument(p, default=None, default_text="the preset named like --world if there is one, else tworoom")
     p.add_argument("--world", help="short name (tworoom) or any Gymnasium id with rgb_array rendering "
                                    "and a Box action space (default: the preset's)")
     p.add_argument("--episodes", type=int, help="episodes to collect (default: the preset's)")
@@ -33,6 +36,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from openami.data.collect import collect
 
+    if args.preset is None:
+        args.preset = args.world if args.world in preset_names() else "tworoom"
     cfg = preset_from(args).collect
     overrides = {"world": args.world, "episodes": args.episodes, "episode_length": args.episode_length,
                  "size": args.size, "seed": args.seed}

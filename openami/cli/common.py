@@ -7,10 +7,11 @@ import argparse
 from openami.presets import Preset, load_preset, preset_names
 
 
-def add_preset_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="tworoom", metavar="NAME|FILE",
+def add_preset_argument(parser: argparse.ArgumentParser, default: str | None = "tworoom",
+                        default_text: str = "tworoom") -> None:
+    parser.add_argument("--preset", default=default, metavar="NAME|FILE",
                         help=f"recipe of every setting: a built-in preset ({', '.join(preset_names())}) "
-                             "or a YAML file shaped like openami/configs/tworoom.yaml (default: tworoom)")
+                             f"or a YAML file shaped like openami/configs/tworoom.yaml (default: {default_text})")
 
 
 def preset_from(args: argparse.Namespace) -> Preset:

@@ -8,7 +8,10 @@ shoulder's wrapped to (-π, π]).
 Rendering is MuJoCo's own, off screen: on a machine without a display MuJoCo needs an OpenGL
 context from EGL (Mesa's software EGL works on a bare CPU machine), so on Linux this module
 sets ``MUJOCO_GL=egl`` unless the environment already chose a backend. Shadows and reflections are
-off: they cost 3x the frame time and show nothing a world model needs.
+off: they cost 3x the frame time and show nothing a world model needs. Mesa's software rasteriser
+runs in the calling thread (``LP_NUM_THREADS=0`` unless set): its worker threads do not survive
+a fork, so a process that had rendered and then forked collection workers hung them forever, and
+64×64 frames render no slower without them.
 Factors of variation: ``arm_colour`` and ``background``.
 """
 
@@ -79,6 +82,7 @@ def _mujoco():
     """Import MuJoCo with a headless OpenGL backend chosen (on Linux, EGL unless MUJOCO_GL says otherwise)."""
     if sys.platform.startswith("linux"):  # macOS and Windows render off screen with their own GL
         os.environ.setdefault("MUJOCO_GL", "egl")
+        os.environ.setdefault("LP_NUM_THREADS", "0")  # see the module docstring: forked workers
     try:
         import mujoco
     except ImportError:

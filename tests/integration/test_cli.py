@@ -168,6 +168,14 @@ def test_pusht_demo_and_shifted_evaluation(workdir):
     assert r.returncode == 2 and "block_colour" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_collect_world_takes_its_own_presets_policy(workdir):
+    # Random pushes rarely touch PushT's block: `--world pusht` alone must use the pusht preset's scripted pushes.
+    r = ami("collect", "--world", "pusht", "--episodes", "1", "--episode-length", "6", "--size", "32",
+            "--out", "pushes", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert open_dataset(workdir / "pushes").manifest["policy"]["name"] == "pusht"
+
+
 def test_user_mistakes_get_one_line_errors(workdir):
     r = ami("train", "--data", "missing", "--out", "run2", cwd=workdir)
     assert r.returncode == 2 and "no manifest.json" in r.stderr and "Traceback" not in r.stderr

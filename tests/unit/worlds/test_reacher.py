@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -85,3 +87,16 @@ def test_protocol_judges_both_joints_and_its_starts_reset() -> None:
     assert protocol.judge(np.array([-math.pi + 0.02, 0.54, 3.0, 3.0]), goal)[0]  # wraps; velocity not judged
     assert not protocol.judge(np.array([goal[0], 0.56, 0.0, 0.0]), goal)[0]
     assert np.allclose(joint_errors([0.1, 0.2, 0, 0], [0.0, 0.0, 0, 0]), [0.1, 0.2])
+
+
+def test_collection_workers_fork_after_the_parent_rendered(tmp_path) -> None:
+    # Mesa's rasteriser threads do not survive fork: with them, forked collection workers hung forever
+    # once the parent had rendered a frame. A fresh interpreter, so the module itself must prevent it.
+    script = (f"from openami.data.collect import collect\nfrom openami.worlds import make_world\n"
+              f"make_world('reacher', size=16).reset(seed=0)\n"
+              f"collect('reacher', 2, {str(tmp_path / 'data')!r}, episode_length=4, size=16, episodes_per_shard=1,"
+              f" workers=2, progress=False)\n")
+    env = {k: v for k, v in os.environ.items() if k != "LP_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "data" / "manifest.json").is_file()
