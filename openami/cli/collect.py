@@ -10,8 +10,9 @@ from openami.presets import preset_names
 
 def add_parser(sub) -> None:
     p = sub.add_parser("collect", help="collect reward-free trajectories into a dataset",
-                       description="Run an exploration policy (a random walk with momentum) in a world and "
-                                   "write pixels, actions and true states as HDF5 shards plus manifest.json. "
+                       description="Run the preset's exploration policy in a world (a random walk with momentum; "
+                                   "scripted pushes for PushT) and write pixels, actions and true states as "
+                                   "HDF5 shards plus manifest.json. "
                                    "An interrupted collection keeps every complete shard; --resume continues.")
     # A world's data policy matters (random pushes rarely touch PushT's block), so `--world pusht`
     # alone takes the pusht preset's collection settings rather than TwoRoom's.
