@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -92,11 +93,18 @@ def test_protocol_judges_both_joints_and_its_starts_reset() -> None:
 def test_collection_workers_fork_after_the_parent_rendered(tmp_path) -> None:
     # Mesa's rasteriser threads do not survive fork: with them, forked collection workers hung forever
     # once the parent had rendered a frame. A fresh interpreter, so the module itself must prevent it.
-    script = (f"from openami.data.collect import collect\nfrom openami.worlds import make_world\n"
-              f"make_world('reacher', size=16).reset(seed=0)\n"
+    script = ("from openami.data.collect import collect\nfrom openami.worlds import make_world\n"
+              "make_world('reacher', size=16).reset(seed=0)\n"
               f"collect('reacher', 2, {str(tmp_path / 'data')!r}, episode_length=4, size=16, episodes_per_shard=1,"
-              f" workers=2, progress=False)\n")
+              " workers=2, progress=False)\n")
     env = {k: v for k, v in os.environ.items() if k != "LP_NUM_THREADS"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    child = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)  # its own process group, so a hang's workers die with it
+    try:
+        _, stderr = child.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        pytest.fail("collection workers hung after the parent process rendered a Reacher frame")
+    assert child.returncode == 0, stderr
     assert (tmp_path / "data" / "manifest.json").is_file()
