@@ -35,9 +35,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def frames(data: Path, every: int, seed: int,
-           only: list[str] | None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]:
-    """Every `every`-th frame of each episode, training episodes' first: (pixels, the training rows,
-    static quantities by name, world id); the rows after the training ones are held-out episodes'."""
+           only: list[str] | None) -> tuple[np.ndarray, int, dict[str, np.ndarray], str]:
+    """Every `every`-th frame of each episode, training episodes' first: (pixels, the number of training
+    rows, static quantities by name, world id); the rows after the training ones are held-out episodes'."""
     experience = open_dataset(data)
     train_eps, test_eps = split_episodes(experience.num_episodes, 0.2, seed)
     starts, lengths = experience.episode_offset, experience.episode_length
@@ -54,26 +54,26 @@ def frames(data: Path, every: int, seed: int,
     if not quantities:
         raise SystemExit(f"no static quantity named {only} in {world}'s probe list")
     pixels = np.asarray(experience.pixels[needed])
-    return pixels, np.arange(len(train)), quantities, world
+    return pixels, len(train), quantities, world
 
 
 def readout(preset: str, data: Path, variants: list[str], quantities: list[str] | None, steps: int, batch_size: int,
             every: int, seed: int) -> dict[str, Any]:
-    pixels, train_rows, targets, world = frames(data, every, seed, quantities)
+    pixels, n_train, targets, world = frames(data, every, seed, quantities)
     x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div_(255)
-    test = slice(len(train_rows), len(x))
+    held_out = x[n_train:]
     model_config = load_preset(preset).model
-    results: dict[str, Any] = {"world": world, "train_frames": len(train_rows), "test_frames": len(x) - len(train_rows)}
+    results: dict[str, Any] = {"world": world, "train_frames": n_train, "test_frames": len(held_out)}
     for variant in variants:
         for name, values in targets.items():
-            y = torch.from_numpy((values - values[train_rows].mean(0)) / (values[train_rows].std(0) + 1e-8))
+            y = torch.from_numpy((values - values[:n_train].mean(0)) / (values[:n_train].std(0) + 1e-8))
             torch.manual_seed(seed)
             encoder = build_encoder(model_config.replace(latent_dim=y.shape[1], **VARIANTS[variant]))
             optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3)
             generator = torch.Generator().manual_seed(seed)
             started = time.perf_counter()
             for _ in range(steps):
-                batch = torch.from_numpy(train_rows)[torch.randint(len(train_rows), (batch_size,), generator=generator)]
+                batch = torch.randint(n_train, (batch_size,), generator=generator)
                 loss = torch.nn.functional.mse_loss(encoder(x[batch]), y[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -82,8 +82,9 @@ def readout(preset: str, data: Path, variants: list[str], quantities: list[str] 
             # Batch statistics for BatchNorm, as in training: a few hundred steps leave its running
             # averages far from them, which would score the averages rather than the encoder.
             with torch.no_grad():
-                predicted = torch.cat([encoder(x[test][i:i + 500]) for i in range(0, len(x[test]), 500)])
-            results.setdefault(variant, {})[name] = {**score(y[test].numpy(), predicted.numpy()), "train_s": seconds}
+                predicted = torch.cat([encoder(held_out[i:i + 500]) for i in range(0, len(held_out), 500)])
+            results.setdefault(variant, {})[name] = {**score(y[n_train:].numpy(), predicted.numpy()),
+                                                     "train_s": seconds}
             print(f"  {variant:<10} {name:<20} R² {results[variant][name]['r2']:.3f} ({seconds:.0f} s)", flush=True)
     return results
 

@@ -164,7 +164,8 @@ class ReacherEnv(gymnasium.Env):
         state = state_option(options, STATE_FIELDS)
         if state is not None:
             if abs(state[1]) > ELBOW_LIMIT + _LIMIT_SLACK:
-                raise ValueError(f"reset elbow angle {state[1]:.3f} is outside [-{ELBOW_LIMIT}, {ELBOW_LIMIT}] rad")
+                raise ValueError(f"reset elbow angle {state[1]:.3f} is outside ±{ELBOW_LIMIT + _LIMIT_SLACK:.1f} rad "
+                                 f"(the limit {ELBOW_LIMIT} plus the {_LIMIT_SLACK} a driven elbow overshoots it)")
         else:
             rng = self.np_random
             state = np.array([rng.uniform(-math.pi, math.pi), rng.uniform(-ELBOW_LIMIT, ELBOW_LIMIT), 0.0, 0.0])
