@@ -1,6 +1,6 @@
 """How readily each encoder architecture learns a world's quantities from pixels, with labels.
 
-python benchmarks/encoder_readout.py --data DATA --preset pusht                 # cnn and vit, 800 steps
+python benchmarks/encoder_readout.py --data DATA --preset pusht                 # cnn, vit-small, vit: 800 steps
 python benchmarks/encoder_readout.py --data DATA --preset pusht --variants cnn --steps 3000
 
 A capacity check apart from the JEPA objective: each variant of the preset's encoder is trained
@@ -28,9 +28,10 @@ from openami.models.encoders import build_encoder
 from openami.presets import load_preset
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "cnn": {},  # the preset's own encoder
+    "cnn": {"encoder": "cnn", "cnn_stem": 4, "cnn_channels": [32, 64, 128]},  # the PushT preset's until 2026-12
     "cnn-stem2": {"encoder": "cnn", "cnn_stem": 2, "cnn_channels": [32, 64, 128, 128]},
     "vit": {"encoder": "vit", "vit_patch": 8, "vit_width": 128, "vit_depth": 4, "vit_heads": 4},
+    "vit-small": {"encoder": "vit", "vit_patch": 8, "vit_width": 64, "vit_depth": 2, "vit_heads": 4},
 }
 
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="dataset made by `ami collect`")
     parser.add_argument("--preset", default="pusht", help="preset whose encoder the variants start from")
-    parser.add_argument("--variants", nargs="+", default=["cnn", "vit"], choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=["cnn", "vit-small", "vit"], choices=list(VARIANTS))
     parser.add_argument("--quantities", nargs="+", help="names from the world's probe list (default: every static one)")
     parser.add_argument("--steps", type=int, default=800, help="supervised steps per encoder and quantity")
     parser.add_argument("--batch-size", type=int, default=64)

@@ -4,10 +4,11 @@ python benchmarks/manipulation.py --work /tmp/manip            # both worlds (ho
 python benchmarks/manipulation.py --work /tmp/manip --sections pusht --steps 2000  # a shorter budget
 
 Each section collects its preset's data (2 processes), trains the preset's model (keeping every
-checkpoint), then scores: success against training time (each checkpoint, on the first
---curve-episodes episodes), the final model on the full protocol (100 episodes, with the random
-baseline and the tasks already solved at their start), the same tasks under a colour shift and
-a size shift of the world, and the median seconds per plan call.
+checkpoint; a finished run of the same settings already in --work/PRESET/run is scored as it is,
+its training time read from its metrics.jsonl), then scores: success against training time
+(each checkpoint, on the first --curve-episodes episodes), the final model on the full protocol
+(100 episodes, with the random baseline and the tasks already solved at their start), the same
+tasks under a colour shift and a size shift of the world, and the median seconds per plan call.
 Writes benchmarks/results/manipulation.json (each section with git commit, date, CPUs, torch, settings).
 """
 
@@ -24,9 +25,10 @@ from provenance import ROOT, print_table, run_sections
 
 from openami.data.collect import collect
 from openami.evaluation.planning import evaluate
+from openami.models.config import ModelConfig
 from openami.presets import load_preset
-from openami.training import fit, load_model
-from openami.training.checkpoint import load_weights
+from openami.training import TrainConfig, fit, load_model
+from openami.training.checkpoint import load_run_config, load_weights
 
 WORLDS = {
     # preset: (protocol, shifts of the world's factors of variation)
@@ -49,10 +51,16 @@ def section(preset: str, work: Path, steps: int | None, episodes: int | None, cu
                 policy=c.policy, episodes_per_shard=c.episodes_per_shard, workers=2)
     collect_s = time.time() - t
     t = time.time()
-    fit(data, run_dir, recipe.model, train)
+    trained_before = (run_dir / "config.yaml").is_file()
+    if trained_before:
+        check_finished_run(run_dir, recipe.model, train)
+    else:
+        fit(data, run_dir, recipe.model, train)
     train_s = time.time() - t
     elapsed = {json.loads(line)["step"]: json.loads(line)["elapsed_s"]
                for line in (run_dir / "metrics.jsonl").read_text().splitlines() if '"elapsed_s"' in line}
+    if trained_before:  # its own clock, from its first step to its last (without loading the data)
+        train_s = elapsed[train.steps]
 
     model, run = load_model(run_dir)
     curve = []
@@ -70,8 +78,27 @@ def section(preset: str, work: Path, steps: int | None, episodes: int | None, cu
     shifted = {name: evaluate(model, run, protocol, recipe.eval, episodes=episodes, out_dir=out, baseline=False,
                               vary=vary) for name, vary in shifts.items()}
     return {"preset": recipe.replace(train=train).to_dict(), "collect_s": collect_s, "train_s": train_s,
+            "trained_before": trained_before,
             "protocol": full, "shifts": {k: {"vary": WORLDS[preset][1][k], **v} for k, v in shifted.items()},
             "curve": curve}
+
+
+def check_finished_run(run_dir: Path, model: ModelConfig, train: TrainConfig) -> None:
+    """A run already in the work folder is scored only if it is the preset's, finished, every checkpoint kept."""
+    config = load_run_config(run_dir)
+    ours = {k: v for k, v in model.to_dict().items() if k not in ("image_size", "channels", "action_dim")}
+    theirs = {k: v for k, v in config.model.to_dict().items() if k in ours}
+    differ = [k for k in ours if ours[k] != theirs[k]]
+    differ += [f"train.{k}" for k, v in train.to_dict().items()
+               if k != "keep_checkpoints" and v != getattr(config.train, k)]
+    if differ:
+        raise SystemExit(f"{run_dir} was trained with other settings than the preset ({', '.join(differ)}): "
+                         "delete it or choose another --work")
+    kept = sorted(int(c.name.split("-")[1]) for c in (run_dir / "checkpoints").glob("step-*"))
+    every = list(range(train.checkpoint_every, train.steps + 1, train.checkpoint_every))
+    if kept[-1:] != [train.steps] or any(step not in kept for step in every):
+        raise SystemExit(f"{run_dir} is unfinished or lacks checkpoints (has steps {kept}, needs {every}): "
+                         f"finish it with `ami train --resume --out {run_dir}`, or delete it")
 
 
 def table(results: dict[str, Any]) -> None:
@@ -108,7 +135,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--episodes", type=int, help="fewer protocol episodes (for a quick look; not the figure)")
     parser.add_argument("--curve-episodes", type=int, default=30, help="episodes per checkpoint on the curve")
     parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one); "
-                                                  "its data is reused, its runs must not exist")
+                                                  "its data is reused, and a finished run of the preset there "
+                                                  "is scored instead of trained again")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "manipulation.json")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="openami-manip-"))
