@@ -28,7 +28,7 @@ from openami.models.encoders import build_encoder
 from openami.presets import load_preset
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "cnn": {"encoder": "cnn", "cnn_stem": 4, "cnn_channels": [32, 64, 128]},  # the PushT preset's until 2026-12
+    "cnn": {"encoder": "cnn", "cnn_stem": 4, "cnn_channels": [32, 64, 128]},  # the PushT and physics presets' CNN
     "cnn-stem2": {"encoder": "cnn", "cnn_stem": 2, "cnn_channels": [32, 64, 128, 128]},
     "vit": {"encoder": "vit", "vit_patch": 8, "vit_width": 128, "vit_depth": 4, "vit_heads": 4},
     "vit-small": {"encoder": "vit", "vit_patch": 8, "vit_width": 64, "vit_depth": 2, "vit_heads": 4},

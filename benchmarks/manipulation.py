@@ -53,7 +53,7 @@ def section(preset: str, work: Path, steps: int | None, episodes: int | None, cu
     t = time.time()
     trained_before = (run_dir / "config.yaml").is_file()
     if trained_before:
-        check_finished_run(run_dir, recipe.model, train)
+        check_finished_run(run_dir, data, recipe.model, train)
     else:
         fit(data, run_dir, recipe.model, train)
     train_s = time.time() - t
@@ -83,22 +83,24 @@ def section(preset: str, work: Path, steps: int | None, episodes: int | None, cu
             "curve": curve}
 
 
-def check_finished_run(run_dir: Path, model: ModelConfig, train: TrainConfig) -> None:
-    """A run already in the work folder is scored only if it is the preset's, finished, every checkpoint kept."""
+def check_finished_run(run_dir: Path, data: Path, model: ModelConfig, train: TrainConfig) -> None:
+    """A run already in the work folder is scored only if it is the preset's, on this data, with every checkpoint."""
     config = load_run_config(run_dir)
     ours = {k: v for k, v in model.to_dict().items() if k not in ("image_size", "channels", "action_dim")}
-    theirs = {k: v for k, v in config.model.to_dict().items() if k in ours}
-    differ = [k for k in ours if ours[k] != theirs[k]]
+    theirs = config.model.to_dict()  # as plain values: tuples read back from YAML as lists
+    differ = [k for k, v in ours.items() if v != theirs[k]]
     differ += [f"train.{k}" for k, v in train.to_dict().items()
                if k != "keep_checkpoints" and v != getattr(config.train, k)]
+    if Path(config.data).resolve() != data.resolve():
+        differ.append(f"data {config.data}")
     if differ:
         raise SystemExit(f"{run_dir} was trained with other settings than the preset ({', '.join(differ)}): "
                          "delete it or choose another --work")
-    kept = sorted(int(c.name.split("-")[1]) for c in (run_dir / "checkpoints").glob("step-*"))
-    every = list(range(train.checkpoint_every, train.steps + 1, train.checkpoint_every))
-    if kept[-1:] != [train.steps] or any(step not in kept for step in every):
-        raise SystemExit(f"{run_dir} is unfinished or lacks checkpoints (has steps {kept}, needs {every}): "
-                         f"finish it with `ami train --resume --out {run_dir}`, or delete it")
+    kept = {int(c.name.split("-")[1]) for c in (run_dir / "checkpoints").glob("step-*")}
+    missing = sorted({*range(train.checkpoint_every, train.steps + 1, train.checkpoint_every), train.steps} - kept)
+    if missing:
+        raise SystemExit(f"{run_dir} lacks the checkpoints of steps {missing}: if it stopped early, finish it with "
+                         f"`ami train --resume --out {run_dir}`; if it deleted them, delete the run")
 
 
 def table(results: dict[str, Any]) -> None:
