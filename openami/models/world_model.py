@@ -37,13 +37,7 @@ class WorldModel(nn.Module):
 
     def rollout(self, z_hist: Tensor, actions: Tensor) -> Tensor:
         """Open-loop: z_hist (B, T, D), actions (B, H, A) -> z_pred (B, H, D)."""
-        window = self._window(z_hist)
-        preds = []
-        for h in range(actions.shape[1]):
-            z_next = self.predictor(window, actions[:, h])  # (B, D)
-            preds.append(z_next)
-            window = torch.cat([window[:, 1:], z_next.unsqueeze(1)], dim=1)
-        return torch.stack(preds, dim=1)
+        return self.predictor.rollout(self._window(z_hist), actions)
 
     def _window(self, z_hist: Tensor) -> Tensor:
         """The last `history` embeddings; a shorter history is padded with its first one."""

@@ -25,14 +25,16 @@ def test_every_model_runs_forward_and_backward(encoder, predictor, history):
     assert any(g.abs().sum() > 0 for g in grads)
 
 
-def test_rollout_steps_equal_repeated_predict():
+@pytest.mark.parametrize("history", [1, 2])  # 1: the predictor's no-gradient single-token path
+def test_rollout_steps_equal_repeated_predict(history):
     torch.manual_seed(0)
-    model = WorldModel(ModelConfig(image_size=32, cnn_channels=(8, 16), cnn_stem=2, latent_dim=8, history=2,
+    model = WorldModel(ModelConfig(image_size=32, cnn_channels=(8, 16), cnn_stem=2, latent_dim=8, history=history,
                                    predictor_width=16, predictor_depth=2, action_dim=3)).eval()
-    # Give the zero-initialised AdaLN modulation some weight so actions matter.
-    for block in model.predictor.blocks:
-        torch.nn.init.normal_(block.modulation.weight, std=0.1)
-    z_hist, actions = torch.randn(2, 2, 8), torch.randn(2, 3, 3)
+    # Every weight random, the zero-initialised AdaLN modulation and the biases included, so that
+    # actions matter and a wrongly folded or transposed weight shows.
+    for param in model.predictor.parameters():
+        torch.nn.init.normal_(param, std=0.3)
+    z_hist, actions = torch.randn(4, history, 8), torch.randn(4, 3, 3)
     with torch.no_grad():
         rolled = model.rollout(z_hist, actions)
         window, manual = z_hist, []
@@ -41,6 +43,9 @@ def test_rollout_steps_equal_repeated_predict():
             manual.append(nxt)
             window = torch.cat([window[:, 1:], nxt[:, None]], dim=1)
     torch.testing.assert_close(rolled, torch.stack(manual, 1))
+    with torch.inference_mode():
+        torch.testing.assert_close(model.rollout(z_hist, actions), rolled)
+    torch.testing.assert_close(model.rollout(z_hist, actions).detach(), rolled)  # with gradients: the step loop
     other = model.rollout(z_hist, actions + 1.0)
     assert not torch.allclose(rolled, other), "the action must change the prediction"
 
