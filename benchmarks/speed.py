@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from openami.agent import CompiledRollouts, HeldActions
 from openami.models import ModelConfig, WorldModel
+from openami.models.predictors import Predictor
 from openami.planning import make_objective, make_planner
 from openami.presets import load_preset
 from openami.training.trainer import JEPAObjective
@@ -140,6 +141,33 @@ def planning_speed(name: str, device: torch.device, search: dict[str, int], peak
             "gflop_per_s": flops / seconds / 1e9, "percent_of_peak": 100 * flops / seconds / 1e9 / peak}
 
 
+def rollout_paths(name: str, samples: int, horizon: int, calls: int = 400) -> dict[str, Any]:
+    """Median ms of one no-gradient rollout, the predictor's inference path against its step loop.
+
+    The two alternate call by call, so that the host's drift hits both alike.
+    """
+    config = MODELS[name]
+    torch.manual_seed(0)
+    net = WorldModel(config).eval()
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(samples, config.history, config.latent_dim, generator=g)
+    actions = torch.randn(samples, horizon, config.action_dim, generator=g)
+    paths = {"inference_path": lambda: net.predictor.rollout(z, actions),
+             "step_loop": lambda: Predictor.rollout(net.predictor, z, actions)}
+    times: dict[str, list[float]] = {key: [] for key in paths}
+    with torch.inference_mode():
+        torch.testing.assert_close(paths["inference_path"](), paths["step_loop"]())
+        for i in range(calls + 20):
+            for key, fn in paths.items():
+                start = time.perf_counter()
+                fn()
+                if i >= 20:  # the first calls warm up
+                    times[key].append(time.perf_counter() - start)
+    ms = {key: 1e3 * statistics.median(t) for key, t in times.items()}
+    return {"model": name, "samples": samples, "horizon": horizon, "calls": calls, **{f"{k}_ms": v for k, v in
+            ms.items()}, "ratio": ms["inference_path"] / ms["step_loop"]}
+
+
 def collection_speed(episodes: int, repeats: int = 3) -> dict[str, Any]:
     """Episodes per second of `collect` on the physics world with 1 and with 2 worker processes.
 
@@ -164,8 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # The small model's plan timings first: after the LeWM-sized sections, this process's small calls
     # were seen to run slower (memory handed back and forth), which would not be the planner's doing.
-    parser.add_argument("--sections", default="peak,plan-default,plan-compiled,plan-slow,train-default,collect,"
-                                              "train-lewm,plan-lewm",
+    parser.add_argument("--sections", default="peak,plan-default,plan-compiled,plan-slow,plan-samples,rollout-paths,"
+                                              "train-default,collect,train-lewm,plan-lewm",
                         help="comma-separated sections to run")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="training autocast")
@@ -187,6 +215,10 @@ def main(argv: list[str] | None = None) -> dict:
                                                 compile_rollouts=True),
         "plan-slow": lambda: planning_speed("default", device, slow, peak(), calls=100),
         "plan-lewm": lambda: planning_speed("lewm", device, search, peak()),
+        # How the default planner's cost and throughput grow with its sample count (one round, its horizon).
+        "plan-samples": lambda: {"runs": [planning_speed("default", device, {**search, "num_samples": n}, peak(),
+                                                         calls=100) for n in (64, 128, 256)]},
+        "rollout-paths": lambda: rollout_paths("default", search["num_samples"], search["horizon"]),
         "collect": lambda: collection_speed(args.collect_episodes),
     }
     names = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -221,6 +253,15 @@ def report(results: dict[str, Any]) -> None:
             rows.append((f"plan call, {r['model']} (H {s['horizon']}, {s['num_samples']} samples, "
                          f"{s['iterations']} iterations{how})", f"{r['seconds_per_plan']:.4f} s",
                          f"{r['gflop_per_s']:.0f} GFLOP/s, {r['percent_of_peak']:.0f} % of peak"))
+    if "plan-samples" in results:
+        for r in results["plan-samples"]["runs"]:
+            rows.append((f"plan call, default, {r['search']['num_samples']} samples (1 round)",
+                         f"{r['seconds_per_plan']:.4f} s", f"{r['percent_of_peak']:.0f} % of peak"))
+    if "rollout-paths" in results:
+        r = results["rollout-paths"]
+        rows.append((f"rollout without gradients, {r['samples']} samples × {r['horizon']} steps: inference path "
+                     "/ step loop", f"{r['inference_path_ms']:.2f} / {r['step_loop_ms']:.2f} ms",
+                     f"{r['ratio']:.2f}× the step loop's time"))
     if "collect" in results:
         r = results["collect"]
         rows.append((f"collection, {r['world']}, {r['episodes']} episodes",
