@@ -36,9 +36,11 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from openami.data.collect import collect
+    from openami.worlds import builtin_name
 
-    if args.preset is None:
-        args.preset = args.world if args.world in preset_names() else "tworoom"
+    if args.preset is None:  # a built-in world, by short name or Gymnasium id, brings its own preset
+        name = builtin_name(args.world) if args.world else None
+        args.preset = name if name in preset_names() else "tworoom"
     cfg = preset_from(args).collect
     overrides = {"world": args.world, "episodes": args.episodes, "episode_length": args.episode_length,
                  "size": args.size, "seed": args.seed}

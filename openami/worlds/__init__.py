@@ -24,7 +24,7 @@ from openami.worlds.reacher import ReacherEnv
 from openami.worlds.tworoom import TwoRoomEnv
 
 __all__ = ["WORLDS", "MazeEnv", "PhysicsEnv", "PixelObservation", "PushTEnv", "ReacherEnv", "TwoRoomEnv",
-           "make_world", "parse_factors", "resolve_world_id"]
+           "builtin_name", "make_world", "parse_factors", "resolve_world_id"]
 
 WORLDS: Registry[str] = Registry("world")
 """Short world name -> Gymnasium id of a built-in world."""
@@ -50,6 +50,13 @@ for _world_id, _entry_point in _ENTRY_POINTS.items():
 
 def _builtin_ids() -> set[str]:
     return {WORLDS.get(name) for name in WORLDS}
+
+
+def builtin_name(world: str) -> str | None:
+    """The short name of a built-in world given by short name or Gymnasium id; None for any other world."""
+    if world in WORLDS:
+        return world
+    return next((name for name in WORLDS if WORLDS.get(name) == world), None)
 
 
 def resolve_world_id(name: str) -> str:

@@ -174,6 +174,10 @@ def test_collect_world_takes_its_own_presets_policy(workdir):
             "--out", "pushes", "--quiet", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert open_dataset(workdir / "pushes").manifest["policy"]["name"] == "pusht"
+    r = ami("collect", "--world", "openami/PushT-v0", "--episodes", "1", "--episode-length", "6", "--size", "32",
+            "--out", "pushes-by-id", "--quiet", cwd=workdir)  # the Gymnasium id names the same world
+    assert r.returncode == 0, r.stderr
+    assert open_dataset(workdir / "pushes-by-id").manifest["policy"]["name"] == "pusht"
 
 
 def test_user_mistakes_get_one_line_errors(workdir):
