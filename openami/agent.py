@@ -57,9 +57,10 @@ class Agent:
                  hold_actions: bool = True, compile_rollouts: bool = False) -> None:
         self.frameskip, self.world_action_dim, self.hold_actions = frameskip, world_action_dim, hold_actions
         self.model = model
-        self.planned_model = HeldActions(model, frameskip) if hold_actions else model
-        if compile_rollouts:
-            self.planned_model = CompiledRollouts(self.planned_model)
+        self.eager_model = HeldActions(model, frameskip) if hold_actions else model
+        # One-off predictions (a subgoal agent's expected next latent, batch 1) use `eager_model`:
+        # a compiled rollout would compile again for that second shape.
+        self.planned_model = CompiledRollouts(self.eager_model) if compile_rollouts else self.eager_model
         self.device = resolve_device(device)
         self.mpc = RecedingHorizon(make_planner(planner, planner_config), make_objective(objective))
         self.history = model.config.history

@@ -139,5 +139,5 @@ class SubgoalAgent(Agent):
         action = super().act(obs)
         if planning and self.mpc.last is not None:  # what the model expects to see at the next model step
             first = self.mpc.last.actions[:, :1]
-            self._expected = self.planned_model.rollout(self._plan_hist, first)[0, 0].cpu()
+            self._expected = self.eager_model.rollout(self._plan_hist, first)[0, 0].cpu()
         return action
