@@ -9,7 +9,9 @@ its training time read from its metrics.jsonl), then scores: success against tra
 (each checkpoint, on the first --curve-episodes episodes), the final model on the full protocol
 (100 episodes, with the random baseline and the tasks already solved at their start), the same
 tasks under a colour shift and a size shift of the world, and the median seconds per plan call.
-Writes benchmarks/results/manipulation.json (each section with git commit, date, CPUs, torch, settings).
+Writes benchmarks/results/manipulation.json (each section with git commit, date, CPUs, torch, settings)
+and, beside it, manipulation-curve.png: success against training time, with each target.
+python benchmarks/manipulation.py --plot-only   # redraws the PNG from the JSON, runs nothing
 """
 
 from __future__ import annotations
@@ -103,6 +105,31 @@ def check_finished_run(run_dir: Path, data: Path, model: ModelConfig, train: Tra
                          f"`ami train --resume --out {run_dir}`; if it deleted them, delete the run")
 
 
+def plot_curves(results: dict[str, Any], out: Path) -> Path:
+    """Success on the curve's episodes against training seconds, one line per world, its target dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = {"pusht": 0.90, "reacher": 0.86}
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for preset in (p for p in WORLDS if p in results):
+        curve = results[preset]["curve"]
+        line, = ax.plot([c["train_s"] / 60 for c in curve], [100 * c["success_rate"] for c in curve], "o-",
+                        label=f"{preset} (first {curve[0]['episodes']} episodes)")
+        ax.axhline(100 * targets[preset], ls="--", color=line.get_color(), alpha=0.6, label=f"{preset} target")
+    ax.set_xlabel("training time of the scored run (minutes, CPU)")
+    ax.set_ylabel("offset-25 success (%)")
+    ax.set_ylim(0, 105)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def table(results: dict[str, Any]) -> None:
     rows = []
 
@@ -140,7 +167,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                   "its data is reused, and a finished run of the preset there "
                                                   "is scored instead of trained again")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "manipulation.json")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the curve PNG from --out; run nothing")
     args = parser.parse_args(argv)
+    curve_png = args.out.with_name(args.out.stem + "-curve.png")
+    if args.plot_only:
+        if not args.out.is_file():
+            raise SystemExit(f"{args.out} does not exist: run the benchmark first (without --plot-only)")
+        results = json.loads(args.out.read_text())
+        table(results)
+        print(f"wrote {plot_curves(results, curve_png)}")
+        return results
     work = args.work or Path(tempfile.mkdtemp(prefix="openami-manip-"))
     settings = {"steps": args.steps or "preset", "episodes": args.episodes or "protocol",
                 "curve_episodes": args.curve_episodes, "work": str(work)}
@@ -148,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for name in WORLDS}
     results = run_sections(args.sections, sections, lambda _: settings, args.out)
     table(results)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} and {plot_curves(results, curve_png)}")
     return results
 
 

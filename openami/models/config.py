@@ -27,6 +27,10 @@ class ModelConfig(Config):
     """Output channels of the CNN's layers: the patchify stem, then stride-2 convolutions."""
     cnn_stem: int = 4
     """Kernel and stride of the CNN's first convolution (a patchify stem; 2 = plain stride-2)."""
+    cnn_norm: str = "layer"
+    """Normalisation after each CNN layer: 'layer' (one group: the whole feature map of an image) or
+    'instance' (each channel's map on its own, which keeps a small object's channels from being
+    scaled down by the rest; with labels it reads PushT's block angle at R² 0.95 where 'layer' reads 0.12)."""
     vit_patch: int = 8
     """ViT patch size in pixels."""
     vit_width: int = 128
@@ -55,6 +59,8 @@ class ModelConfig(Config):
         check(self.image_size % reduction == 0 or self.encoder != "cnn",
               f"model.image_size {self.image_size} must be divisible by cnn_stem * 2**(len(cnn_channels)-1)"
               f" = {reduction} for the cnn encoder")
+        check(self.cnn_norm in ("layer", "instance"),
+              f"model.cnn_norm must be 'layer' or 'instance', got {self.cnn_norm!r}")
         check(self.cnn_stem >= 2, f"model.cnn_stem must be at least 2, got {self.cnn_stem}")
         check(self.image_size % self.vit_patch == 0 or self.encoder != "vit",
               f"model.image_size {self.image_size} must be divisible by vit_patch {self.vit_patch}")

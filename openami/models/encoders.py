@@ -52,7 +52,8 @@ class CNNEncoder(nn.Module):
         for i, out_ch in enumerate(config.cnn_channels):
             conv = (nn.Conv2d(in_ch, out_ch, config.cnn_stem, stride=config.cnn_stem) if i == 0
                     else nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1))
-            layers += [conv, nn.GroupNorm(1, out_ch), nn.GELU()]
+            groups = 1 if config.cnn_norm == "layer" else out_ch
+            layers += [conv, nn.GroupNorm(groups, out_ch), nn.GELU()]
             in_ch = out_ch
         self.features = nn.Sequential(*layers)
         grid = config.image_size // (config.cnn_stem * 2 ** (len(config.cnn_channels) - 1))

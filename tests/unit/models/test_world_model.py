@@ -64,3 +64,26 @@ def test_single_token_attention_shortcut_matches_full_attention():
     h = torch.randn(5, 1, 16)
     full = block.attn(h, h, h, need_weights=False)[0]
     torch.testing.assert_close(block._attend(h), full)
+
+
+@pytest.mark.parametrize("norm", ["layer", "instance"])
+def test_cnn_norm_standardises_each_channel_only_when_instance(norm):
+    from openami.models.encoders import build_encoder
+
+    torch.manual_seed(0)
+    encoder = build_encoder(ModelConfig(image_size=32, cnn_channels=(8, 16), cnn_stem=2, latent_dim=8, cnn_norm=norm))
+    with torch.no_grad():
+        first = encoder.features[:2](torch.rand(2, 3, 32, 32))  # the stem and its normalisation
+    per_channel_std = first.std(dim=(2, 3))
+    if norm == "instance":
+        torch.testing.assert_close(per_channel_std, torch.ones_like(per_channel_std), atol=0.02, rtol=0)
+    else:  # one group: only the whole map has unit variance; channels keep their own means and scales
+        assert (per_channel_std - 1).abs().max() > 0.2
+        torch.testing.assert_close(first.std(dim=(1, 2, 3)), torch.ones(2), atol=0.02, rtol=0)
+
+
+def test_unknown_cnn_norm_is_refused_by_name():
+    from openami.config import ConfigError
+
+    with pytest.raises(ConfigError, match="model.cnn_norm must be 'layer' or 'instance', got 'batch'"):
+        ModelConfig(cnn_norm="batch")
