@@ -18,3 +18,21 @@ def resolve_device(name: str | torch.device) -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA GPU(s) are visible")
     return device
+
+
+def runs_bf16_fast(device: torch.device) -> bool:
+    """Whether `device` has bfloat16 arithmetic units: a CUDA GPU that supports bf16, or a CPU with
+    AVX512-BF16 or AMX-BF16. Elsewhere bf16 is emulated, several times slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        capabilities = torch.cpu.get_capabilities()
+        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' becomes 'bf16' where the device runs it fast (see `runs_bf16_fast`), else 'fp32'."""
+    if precision != "auto":
+        return precision
+    return "bf16" if runs_bf16_fast(device) else "fp32"

@@ -28,8 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, help="seed of initialisation and sampling")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_device_argument(p)
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="bf16: bfloat16 autocast of the forward pass "
-                                                                 "(default: the preset's, fp32)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"],
+                   help="bf16: bfloat16 autocast of the forward pass; auto: bf16 where the CPU or GPU has bf16 "
+                        "units, else fp32 (default: the preset's)")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train with N data-parallel processes on this machine (runs torchrun --standalone)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

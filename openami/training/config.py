@@ -49,7 +49,9 @@ class TrainConfig(Config):
     device: str = "cpu"
     """Torch device, e.g. 'cpu', 'cuda', 'cuda:1' (under torchrun, each rank takes cuda:LOCAL_RANK)."""
     precision: str = "fp32"
-    """'fp32', or 'bf16' for bfloat16 autocast of the forward pass (weights and optimizer stay fp32)."""
+    """'fp32'; 'bf16' for bfloat16 autocast of the forward pass (weights and optimizer stay fp32); or
+    'auto': bf16 where the device has bf16 units (a CPU with AVX512-BF16 or AMX, most CUDA GPUs),
+    fp32 elsewhere. A run records the precision it resolved to."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "future", "frameskip", "log_every", "checkpoint_every",
@@ -60,8 +62,8 @@ class TrainConfig(Config):
         check(0 <= self.val_fraction < 1, f"train.val_fraction must be in [0, 1), got {self.val_fraction}")
         check(self.target in ("online", "stopgrad"),
               f"train.target must be 'online' or 'stopgrad', got {self.target!r}")
-        check(self.precision in ("fp32", "bf16"),
-              f"train.precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        check(self.precision in ("fp32", "bf16", "auto"),
+              f"train.precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
         check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
 
 

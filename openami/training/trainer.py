@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from openami import distributed
 from openami.data import Experience, WindowDataset, open_dataset, split_episodes
+from openami.device import resolve_precision
 from openami.distributed import Ranks
 from openami.losses import REGULARIZERS, prediction_loss
 from openami.models import ModelConfig, WorldModel
@@ -95,6 +96,8 @@ def fit(data_dir: str | Path, run_dir: str | Path, model: ModelConfig | None = N
             raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it, "
                                   "or choose another --out")
         ranks.slice(train.batch_size)  # an indivisible batch fails before anything is written
+        # Every rank resolves 'auto' alike (from the hardware, not a timing), and the run records the result.
+        train = train.replace(precision=resolve_precision(train.precision, ranks.device))
         experience = open_dataset(data_dir)  # verified before anything is written
         manifest = experience.manifest
         model = (model or ModelConfig()).replace(

@@ -109,8 +109,23 @@ def test_bf16_autocast_trains_close_to_fp32(tiny_data, tmp_path):
 def test_unknown_precision_is_refused():
     from openami.config import ConfigError
 
-    with pytest.raises(ConfigError, match="train.precision must be 'fp32' or 'bf16'"):
+    with pytest.raises(ConfigError, match="train.precision must be 'fp32', 'bf16' or 'auto'"):
         TINY_TRAIN.replace(precision="fp16")
+
+
+@pytest.mark.parametrize("has_bf16_units", [True, False])
+def test_auto_precision_follows_the_hardware_and_is_recorded(tiny_data, tmp_path, monkeypatch, has_bf16_units):
+    """precision 'auto' takes bf16 only on a CPU with bf16 units, and the run's config names what it took."""
+    import yaml
+
+    capabilities = {**torch.cpu.get_capabilities(), "avx512_bf16": has_bf16_units, "amx_bf16": False}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    steps = TINY_TRAIN.replace(steps=1, checkpoint_every=1, precision="auto")
+    fit(tiny_data, tmp_path / "run", TINY_MODEL, steps, progress=False)
+    recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["precision"]
+    assert recorded == ("bf16" if has_bf16_units else "fp32")
+    _, config = load_model(tmp_path / "run")
+    assert config.train.precision == recorded
 
 
 def test_stopgrad_targets_send_no_gradient_through_the_future_frames():
