@@ -43,8 +43,11 @@ MODELS = {
                         latent_dim=192, history=3, predictor_width=1024, predictor_depth=6, predictor_heads=16,
                         action_dim=WORLD_ACTION_DIM * FRAMESKIP),
 }
-TRAIN_BATCH = {"default": PRESET.train.batch_size, "lewm": 16}
-TIMED = {"default": 10, "lewm": 2}  # timed training steps / plan calls (after warm-up)
+PHYSICS = load_preset("physics")
+MODELS["physics"] = PHYSICS.model.replace(action_dim=WORLD_ACTION_DIM * PHYSICS.train.frameskip)
+TRAINING = {"default": PRESET.train, "lewm": PRESET.train, "physics": PHYSICS.train}
+TRAIN_BATCH = {"default": PRESET.train.batch_size, "lewm": 16, "physics": PHYSICS.train.batch_size}
+TIMED = {"default": 10, "lewm": 2, "physics": 4}  # timed training steps / plan calls (after warm-up)
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048) -> float:
@@ -80,7 +83,7 @@ def _flops(fn: Callable[[], Any]) -> int:
 def training_speed(name: str, device: torch.device, precision: str, peak: float) -> dict[str, Any]:
     """Windows per second of full training steps (forward, backward, AdamW) on random pixels."""
     config = MODELS[name]
-    train = PRESET.train.replace(precision=precision)
+    train = TRAINING[name].replace(precision=precision)
     batch_size = TRAIN_BATCH[name]
     length = config.history + train.future
     torch.manual_seed(0)
@@ -114,6 +117,18 @@ def training_speed(name: str, device: torch.device, precision: str, peak: float)
             "windows_per_s": batch_size / seconds, "frames_per_s": batch_size * length / seconds,
             "gflop_per_step": flops / 1e9, "gflop_per_s": flops / seconds / 1e9,
             "percent_of_peak": 100 * flops / seconds / 1e9 / peak}
+
+
+def precision_speed(names: tuple[str, ...], device: torch.device, peak: float) -> dict[str, Any]:
+    """Training steps in fp32 and bf16 autocast side by side, per model (the order alternates, against drift)."""
+    runs: dict[str, Any] = {}
+    for name in names:
+        first = training_speed(name, device, "fp32", peak)
+        bf16 = training_speed(name, device, "bf16", peak)
+        second = training_speed(name, device, "fp32", peak)
+        fp32 = min((first, second), key=lambda r: r["seconds_per_step"])
+        runs[name] = {"fp32": fp32, "bf16": bf16, "speedup": fp32["seconds_per_step"] / bf16["seconds_per_step"]}
+    return {"runs": runs}
 
 
 def planning_speed(name: str, device: torch.device, search: dict[str, int], peak: float,
@@ -193,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
     # The small model's plan timings first: after the LeWM-sized sections, this process's small calls
     # were seen to run slower (memory handed back and forth), which would not be the planner's doing.
     parser.add_argument("--sections", default="peak,plan-default,plan-compiled,plan-slow,plan-samples,rollout-paths,"
-                                              "train-default,collect,train-lewm,plan-lewm",
+                                              "train-default,train-precision,collect,train-lewm,plan-lewm",
                         help="comma-separated sections to run")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="training autocast")
@@ -210,6 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
                          "matmul_gflop_per_s_bf16": matmul_peak(device, torch.bfloat16)},
         "train-default": lambda: training_speed("default", device, args.precision, peak()),
         "train-lewm": lambda: training_speed("lewm", device, args.precision, peak()),
+        # What train.precision: auto buys where the hardware has bf16 units (the physics preset uses it).
+        "train-precision": lambda: precision_speed(("default", "physics"), device, peak()),
         "plan-default": lambda: planning_speed("default", device, search, peak(), calls=100),
         "plan-compiled": lambda: planning_speed("default", device, search, peak(), calls=100,
                                                 compile_rollouts=True),
@@ -245,6 +262,10 @@ def report(results: dict[str, Any]) -> None:
             rows.append((f"training, {r['model']} ({r['parameters'] / 1e6:.1f} M parameters, {r['precision']})",
                          f"{r['windows_per_s']:.1f} windows/s ({r['frames_per_s']:.0f} frames/s)",
                          f"{r['gflop_per_s']:.0f} GFLOP/s, {r['percent_of_peak']:.0f} % of peak"))
+    for name, r in results.get("train-precision", {}).get("runs", {}).items():
+        rows.append((f"training step, {name}, fp32 / bf16 autocast",
+                     f"{r['fp32']['seconds_per_step']:.3f} / {r['bf16']['seconds_per_step']:.3f} s",
+                     f"{r['speedup']:.2f}× faster in bf16"))
     for key in ("plan-default", "plan-compiled", "plan-slow", "plan-lewm"):
         if key in results:
             r = results[key]
