@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "matmul_gflop_per_s_bf16": matmul_peak(device, torch.bfloat16)},
         "train-default": lambda: training_speed("default", device, args.precision, peak()),
         "train-lewm": lambda: training_speed("lewm", device, args.precision, peak()),
-        # What train.precision: auto buys where the hardware has bf16 units (the physics preset uses it).
+        # What train.precision: auto buys where the hardware has bf16 units (AVX512-BF16 here).
         "train-precision": lambda: precision_speed(("default", "physics"), device, peak()),
         "plan-default": lambda: planning_speed("default", device, search, peak(), calls=100),
         "plan-compiled": lambda: planning_speed("default", device, search, peak(), calls=100,
