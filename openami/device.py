@@ -24,7 +24,7 @@ def runs_bf16_fast(device: torch.device) -> bool:
     """Whether `device` has bfloat16 arithmetic units: a CUDA GPU that supports bf16, or a CPU with
     AVX512-BF16 or AMX-BF16. Elsewhere bf16 is emulated, several times slower than fp32."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
         capabilities = torch.cpu.get_capabilities()
         return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
