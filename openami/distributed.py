@@ -93,8 +93,9 @@ class _GatherRows(torch.autograd.Function):
     """all_gather forward; backward all-reduces the whole gradient and keeps this rank's rows.
 
     torch's own autograd gathers are deprecated (torch.distributed.nn) or private
-    (_functional_collectives: with it, one CI run saw a gloo rank abort at exit, not
-    reproduced since). all_reduce runs on every backend, and these embeddings are small.
+    (_functional_collectives). all_reduce runs on every backend, and these embeddings are small.
+    A gloo rank can still abort at interpreter exit, whichever gather is used (seen in CI;
+    see tests/unit/training/test_distributed.py).
     """
 
     @staticmethod
