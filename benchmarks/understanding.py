@@ -1,6 +1,6 @@
 """The figures of physical understanding (probes, surprise, open-loop prediction), measured on this machine.
 
-python benchmarks/understanding.py                     # both sections (about 25 minutes on 2 cores)
+python benchmarks/understanding.py                     # both sections (about 30 minutes on 2 cores with bf16 units)
 python benchmarks/understanding.py --sections physics  # one section; the other's figures are kept
 python benchmarks/understanding.py --physics-run RUN   # score an existing run instead of training one
 
