@@ -74,6 +74,13 @@ class Decoder(nn.Module):
         return torch.sigmoid(self.up(F.gelu(x)))
 
 
+def foreground_weighted_error(image: Tensor, target: Tensor, background: Tensor, foreground_weight: float) -> Tensor:
+    """Squared error of images (B, C, H, W) in [0, 1], with target pixels that differ from `background`
+    (an average frame (C, H, W), or a colour (C, 1, 1)) by more than 0.1 weighted 1 + foreground_weight."""
+    foreground = ((target - background).abs().amax(dim=1, keepdim=True) > 0.1).float()  # (B, 1, H, W)
+    return ((image - target) ** 2 * (1 + foreground_weight * foreground)).mean()
+
+
 def train_decoder(model: nn.Module, pixels: np.ndarray, config: DecoderConfig, rows: np.ndarray | None = None,
                   progress: bool = True) -> Decoder:
     """Fit a decoder to frames uint8 (N, H, W, C) (only `rows` of them if given) from `model`'s frozen embeddings."""
@@ -94,9 +101,7 @@ def train_decoder(model: nn.Module, pixels: np.ndarray, config: DecoderConfig, r
         frames = torch.from_numpy(pixels[picks]).to(device).permute(0, 3, 1, 2)  # (B, C, H, W) uint8
         with torch.no_grad():  # frozen: the world model learns nothing from the decoder
             z = model.encode(frames.unsqueeze(1))[:, 0]
-        target = frames.float() / 255.0
-        foreground = ((target - average).abs().amax(dim=1, keepdim=True) > 0.1).float()  # (B, 1, H, W)
-        loss = ((decoder(z) - target) ** 2 * (1 + config.foreground_weight * foreground)).mean()
+        loss = foreground_weighted_error(decoder(z), frames.float() / 255.0, average, config.foreground_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

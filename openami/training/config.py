@@ -34,6 +34,12 @@ class TrainConfig(Config):
     """Anti-collapse regulariser on the embeddings: 'sigreg' or 'vicreg'."""
     reg_weight: float = 0.005
     """Lambda: weight of the regulariser against the prediction loss (see the README on its choice)."""
+    reconstruction_weight: float = 0.0
+    """Weight of an auxiliary pixel loss (0: none, the pure JEPA objective): a small decoder redraws each
+    window's first frame from its embedding, with gradients into the encoder, pixels that differ from
+    the background colour weighted 21 times. It keeps detail the prediction loss lets the encoder drop
+    (BENCHMARKS.md: on the physics world it raises the surprise at velocity jumps). The decoder is used
+    for training only: checkpoints hold the world model alone."""
     val_fraction: float = 0.05
     """Fraction of episodes held out to report validation prediction error."""
     grad_clip: float = 1.0
@@ -64,6 +70,8 @@ class TrainConfig(Config):
               f"train.target must be 'online' or 'stopgrad', got {self.target!r}")
         check(self.precision in ("fp32", "bf16", "auto"),
               f"train.precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
+        check(self.reconstruction_weight >= 0,
+              f"train.reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
         check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
 
 

@@ -21,6 +21,7 @@ from openami.device import resolve_precision
 from openami.distributed import Ranks
 from openami.losses import REGULARIZERS, prediction_loss
 from openami.models import ModelConfig, WorldModel
+from openami.models.decoder import Decoder, DecoderConfig, foreground_weighted_error
 from openami.training.checkpoint import (
     CheckpointError,
     last_checkpoint,
@@ -47,9 +48,12 @@ class TrainResult:
 
 def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regularizer: str,
                 reg_weight: float, generator: torch.Generator | None,
-                stop_target_gradient: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
+                stop_target_gradient: bool = False,
+                reconstruction: PixelReconstruction | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss of one batch of windows; returns (total, parts) with the embeddings in parts['z'].
 
+    With `reconstruction`, its weighted pixel loss on each window's first frame is added
+    (parts['recon_loss']).
     Under torchrun the regulariser sees the embeddings of every rank (`gather_rows`), so
     that it is the global batch's statistic; parts['z'] is that global batch.
     """
@@ -62,22 +66,47 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
     pred = prediction_loss(z_pred, z_target)
     z_all = distributed.gather_rows(z.flatten(0, 1))
     reg = REGULARIZERS.get(regularizer)(z_all, generator)
-    return pred + reg_weight * reg, {"pred_loss": pred, "reg_loss": reg, "z": z_all}
+    total, parts = pred + reg_weight * reg, {"pred_loss": pred, "reg_loss": reg, "z": z_all}
+    if reconstruction is not None:
+        recon = reconstruction(z[:, 0], batch["pixels"][:, 0])
+        total, parts["recon_loss"] = total + reconstruction.weight * recon, recon
+    return total, parts
+
+
+class PixelReconstruction(nn.Module):
+    """The auxiliary pixel loss of `train.reconstruction_weight`: a decoder redraws frames from their
+    embeddings, and its error trains the encoder too. Pixels that differ from the background colour
+    (every object, still or moving) weigh more, so that small objects are not blurred away."""
+
+    def __init__(self, model_config: ModelConfig, background: Tensor, weight: float) -> None:
+        super().__init__()
+        self.decoder = Decoder(DecoderConfig(latent_dim=model_config.latent_dim, image_size=model_config.image_size,
+                                             channels=model_config.channels))
+        self.register_buffer("background", background.reshape(-1, 1, 1))  # (C, 1, 1) in [0, 1]
+        self.weight = weight
+
+    def forward(self, z: Tensor, pixels: Tensor) -> Tensor:  # z (B, D), pixels uint8 (B, C, H, W)
+        target = pixels.float() / 255.0
+        return foreground_weighted_error(self.decoder(z).float(), target, self.background,
+                                         DecoderConfig.foreground_weight)
 
 
 class JEPAObjective(nn.Module):
     """The world model with its training loss as `forward`, the shape DDP wraps."""
 
-    def __init__(self, model: WorldModel, train: TrainConfig) -> None:
+    def __init__(self, model: WorldModel, train: TrainConfig,
+                 reconstruction: PixelReconstruction | None = None) -> None:
         super().__init__()
         self.model = model
         self.train_config = train
+        self.reconstruction = reconstruction
 
     def forward(self, batch: dict[str, Tensor], generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
         cfg = self.train_config
         with _autocast(self.model, cfg.precision):
             return jepa_losses(self.model, batch, self.model.config.history, cfg.regularizer,
-                               cfg.reg_weight, generator, stop_target_gradient=cfg.target == "stopgrad")
+                               cfg.reg_weight, generator, stop_target_gradient=cfg.target == "stopgrad",
+                               reconstruction=self.reconstruction)
 
 
 def _autocast(model: nn.Module, precision: str) -> contextlib.AbstractContextManager:
@@ -131,9 +160,24 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
     cfg = config.train
     device = ranks.device
     rows = ranks.slice(cfg.batch_size)
+    train_eps, val_eps = split_episodes(experience.num_episodes, cfg.val_fraction, cfg.seed)
+    history = config.model.history
+    train_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, train_eps)
+    val_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, val_eps) if val_eps else None
+    # Only the main rank validates and calibrates BatchNorm before its checkpoints.
+    val_batch = _fixed_batch(val_set, cfg.batch_size, cfg.seed, device) if val_set and ranks.is_main else None
+    calibration = [_fixed_batch(train_set, cfg.batch_size, cfg.seed + 100 + i, device)["pixels"]
+                   for i in range(CALIBRATION_BATCHES if ranks.is_main else 0)]
+
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     net = WorldModel(config.model).to(device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    reconstruction = None
+    if cfg.reconstruction_weight > 0:
+        background = _background_colour(train_set, cfg.seed)
+        reconstruction = PixelReconstruction(config.model, background, cfg.reconstruction_weight).to(device)
+    objective: nn.Module = JEPAObjective(net, cfg, reconstruction)
+    # The world model's parameters come first, as in runs without the auxiliary decoder.
+    optimizer = torch.optim.AdamW(objective.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # Every rank draws the same global batch (and SIGReg the same directions) and keeps its rows.
     sampler = torch.Generator().manual_seed(cfg.seed)
     reg_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
@@ -142,6 +186,11 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
         checkpoint = last_checkpoint(run_dir)
         load_weights(net, checkpoint / "model.safetensors")
         state = load_train_state(checkpoint)
+        if reconstruction is not None:
+            if "reconstruction" not in state:
+                raise CheckpointError(f"{checkpoint} holds no auxiliary decoder, but the run's config asks for "
+                                      "train.reconstruction_weight > 0: it was written by another configuration")
+            reconstruction.load_state_dict(state["reconstruction"])
         optimizer.load_state_dict(state["optimizer"])
         sampler.set_state(state["sampler"])
         reg_generator.set_state(state["reg_generator"])
@@ -157,18 +206,8 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
         if ranks.is_main:
             trim_metrics(run_dir, start)
             config.save_yaml(run_dir / "config.yaml")  # records a longer schedule, once it is known to apply
-    objective: nn.Module = JEPAObjective(net, cfg)
     if ranks.world_size > 1:
         objective = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
-
-    train_eps, val_eps = split_episodes(experience.num_episodes, cfg.val_fraction, cfg.seed)
-    history = config.model.history
-    train_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, train_eps)
-    val_set = WindowDataset(experience, history, cfg.future, cfg.frameskip, val_eps) if val_eps else None
-    # Only the main rank validates and calibrates BatchNorm before its checkpoints.
-    val_batch = _fixed_batch(val_set, cfg.batch_size, cfg.seed, device) if val_set and ranks.is_main else None
-    calibration = [_fixed_batch(train_set, cfg.batch_size, cfg.seed + 100 + i, device)["pixels"]
-                   for i in range(CALIBRATION_BATCHES if ranks.is_main else 0)]
 
     def lr_at(step: int) -> float:
         if step < cfg.warmup_steps:
@@ -195,11 +234,12 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             # The global batch's losses: the prediction loss is a mean over each rank's rows.
-            losses = distributed.mean_over_ranks(torch.stack([loss, parts["pred_loss"], parts["reg_loss"]]).float())
+            names = ["loss", "pred_loss", "reg_loss"] + (["recon_loss"] if "recon_loss" in parts else [])
+            losses = distributed.mean_over_ranks(torch.stack([loss] + [parts[n] for n in names[1:]]).float())
             loss_value = losses[0].item()
             if log is not None:
-                record = {"loss": loss_value, "pred_loss": losses[1].item(), "reg_loss": losses[2].item(),
-                          "lr": lr_at(step), **embedding_stats(parts["z"].detach())}
+                record = {**dict(zip(names, losses.tolist(), strict=True)), "lr": lr_at(step),
+                          **embedding_stats(parts["z"].detach())}
                 record["elapsed_s"] = time.time() - began
                 log.write(done, record)
                 bar.set_postfix(loss=f"{loss_value:.4f}", pred=f"{record['pred_loss']:.4f}",
@@ -212,6 +252,8 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
             state = {"optimizer": optimizer.state_dict(), "sampler": sampler.get_state(),
                      "reg_generator": reg_generator.get_state(), "step": torch.tensor(done),
                      "world_size": torch.tensor(ranks.world_size)}
+            if reconstruction is not None:
+                state["reconstruction"] = reconstruction.state_dict()
             save_checkpoint(run_dir, done, net, state, keep=cfg.keep_checkpoints)
     bar.close()
     if log is not None:
@@ -249,6 +291,14 @@ def _validate(net: WorldModel, batch: dict[str, Tensor], history: int) -> float:
     z_pred = net.rollout(z[:, :history], batch["actions"][:, history - 1:])
     net.train()
     return prediction_loss(z_pred, z[:, history:]).item()
+
+
+def _background_colour(dataset: WindowDataset, seed: int, frames: int = 256) -> Tensor:
+    """The median colour of random frames' pixels, (C,) in [0, 1]: the empty floor or arena."""
+    g = torch.Generator().manual_seed(seed + 11)
+    picks = torch.randperm(len(dataset), generator=g)[:frames]
+    pixels = torch.stack([dataset[int(i)]["pixels"][0] for i in picks])  # (N, C, H, W) uint8
+    return pixels.transpose(0, 1).flatten(1).median(dim=1).values.float() / 255.0
 
 
 def _fixed_batch(dataset: WindowDataset, size: int, seed: int, device: torch.device) -> dict[str, Tensor]:

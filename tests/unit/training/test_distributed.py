@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 from openami import distributed
 from openami.models import ModelConfig, WorldModel
 from openami.training.config import TrainConfig
-from openami.training.trainer import JEPAObjective
+from openami.training.trainer import JEPAObjective, PixelReconstruction
 
 MODEL = ModelConfig(image_size=16, cnn_channels=(4, 8), cnn_stem=2, latent_dim=8, action_dim=2, history=2,
                     predictor_width=16, predictor_depth=1)
@@ -27,10 +27,14 @@ def _batch() -> dict[str, torch.Tensor]:
 
 
 def _loss_and_grads(regularizer: str, ranks: distributed.Ranks) -> tuple[float, dict[str, torch.Tensor]]:
-    """One training step's loss (averaged over ranks) and gradients, on this rank's slice."""
+    """One training step's loss (averaged over ranks) and gradients, on this rank's slice.
+
+    'sigreg+reconstruction' adds the auxiliary pixel loss of train.reconstruction_weight."""
     torch.manual_seed(0)
     net = WorldModel(MODEL)
-    objective = JEPAObjective(net, TrainConfig(regularizer=regularizer, reg_weight=0.5))
+    regularizer, _, auxiliary = regularizer.partition("+")
+    reconstruction = PixelReconstruction(MODEL, torch.full((3,), 0.5), 1.0) if auxiliary else None
+    objective = JEPAObjective(net, TrainConfig(regularizer=regularizer, reg_weight=0.5), reconstruction)
     if ranks.world_size > 1:
         objective = torch.nn.parallel.DistributedDataParallel(objective)
     batch = {k: v[ranks.slice(BATCH)] for k, v in _batch().items()}
@@ -66,7 +70,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("regularizer", ["sigreg", "vicreg"])
+@pytest.mark.parametrize("regularizer", ["sigreg", "vicreg", "sigreg+reconstruction"])
 def test_two_ranks_with_half_batches_match_one_process(regularizer, tmp_path):
     one_loss, one_grads = _loss_and_grads(regularizer, distributed.Ranks())
     out = str(tmp_path / "rank0.pt")

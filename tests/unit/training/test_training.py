@@ -157,3 +157,61 @@ def test_stopgrad_targets_send_no_gradient_through_the_future_frames():
     ((prediction - z[:, 2:].detach()) ** 2).mean().backward()
     for a, b in zip(stopped, (p.grad for p in model.encoder.parameters()), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_reconstruction_resumes_exactly_and_leaves_a_plain_world_model(tiny_data, tmp_path):
+    """train.reconstruction_weight: the auxiliary decoder is logged, resumed with the run, and not in the model file."""
+    train = TINY_TRAIN.replace(steps=4, checkpoint_every=2, reconstruction_weight=1.0)
+    fit(tiny_data, tmp_path / "straight", TINY_MODEL, train, progress=False)
+    fit(tiny_data, tmp_path / "stopped", TINY_MODEL, train.replace(steps=2), progress=False)
+    resume(tmp_path / "stopped", steps=4, progress=False)
+    a, _ = load_model(tmp_path / "straight")  # a plain WorldModel: no decoder weights in model.safetensors
+    b, _ = load_model(tmp_path / "stopped")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, msg=f"{name} differs after resume")
+    records = [r for r in read_metrics(tmp_path / "straight") if "loss" in r]
+    assert all(r["recon_loss"] > 0 for r in records)
+    plain = fit(tiny_data, tmp_path / "plain", TINY_MODEL, train.replace(reconstruction_weight=0.0), progress=False)
+    c, _ = load_model(plain.run_dir)
+    assert "recon_loss" not in read_metrics(plain.run_dir)[0]
+    pairs = zip(a.encoder.parameters(), c.encoder.parameters(), strict=True)
+    assert any(not torch.allclose(pa, pc) for pa, pc in pairs)
+
+
+def test_reconstruction_loss_adds_its_weighted_error_and_trains_the_encoder():
+    from openami.models import ModelConfig, WorldModel
+    from openami.models.decoder import foreground_weighted_error
+    from openami.training.trainer import PixelReconstruction, jepa_losses
+
+    torch.manual_seed(0)
+    config = ModelConfig(image_size=16, cnn_channels=(4, 8), cnn_stem=2, latent_dim=8, action_dim=2, history=2,
+                         predictor_width=16, predictor_depth=1)
+    model = WorldModel(config)
+    g = torch.Generator().manual_seed(3)
+    batch = {"pixels": torch.randint(0, 256, (6, 4, 3, 16, 16), generator=g, dtype=torch.uint8),
+             "actions": torch.randn(6, 3, 2, generator=g)}
+    recon = PixelReconstruction(config, torch.full((3,), 0.5), weight=2.0)
+    plain, _ = jepa_losses(model, batch, 2, "sigreg", 0.0, None)
+    total, parts = jepa_losses(model, batch, 2, "sigreg", 0.0, None, reconstruction=recon)
+    z_first = model.encode(batch["pixels"])[:, 0]
+    by_hand = foreground_weighted_error(recon.decoder(z_first), batch["pixels"][:, 0].float() / 255, recon.background,
+                                        20.0)
+    assert parts["recon_loss"].item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert total.item() == pytest.approx(plain.item() + 2.0 * by_hand.item(), rel=1e-5)
+    model.zero_grad()
+    parts["recon_loss"].backward()
+    assert model.encoder.features[0].weight.grad.abs().sum() > 0  # the pixel error reaches the encoder
+
+
+def test_foreground_weighted_error_weighs_pixels_that_differ_from_the_average():
+    from openami.models.decoder import foreground_weighted_error
+
+    average = torch.zeros(3, 2, 2)
+    target = torch.zeros(1, 3, 2, 2)
+    target[0, :, 0, 0] = 1.0  # one foreground pixel of four
+    image = torch.zeros(1, 3, 2, 2)
+    # The only error is on the foreground pixel: 3 channels x 1.0, weighted 1 + 20, over 12 entries.
+    assert foreground_weighted_error(image, target, average, 20.0).item() == pytest.approx(21 * 3 / 12)
+    image = target.clone()
+    image[0, :, 1, 1] = 0.5  # an error on a background pixel counts once
+    assert foreground_weighted_error(image, target, average, 20.0).item() == pytest.approx(3 * 0.25 / 12)
