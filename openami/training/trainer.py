@@ -54,6 +54,7 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
 
     With `reconstruction`, its weighted pixel loss on each window's first frame is added
     (parts['recon_loss']).
+
     Under torchrun the regulariser sees the embeddings of every rank (`gather_rows`), so
     that it is the global batch's statistic; parts['z'] is that global batch.
     """
@@ -88,7 +89,7 @@ class PixelReconstruction(nn.Module):
     def forward(self, z: Tensor, pixels: Tensor) -> Tensor:  # z (B, D), pixels uint8 (B, C, H, W)
         target = pixels.float() / 255.0
         return foreground_weighted_error(self.decoder(z).float(), target, self.background,
-                                         DecoderConfig.foreground_weight)
+                                         self.decoder.config.foreground_weight)
 
 
 class JEPAObjective(nn.Module):

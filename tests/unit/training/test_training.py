@@ -203,15 +203,15 @@ def test_reconstruction_loss_adds_its_weighted_error_and_trains_the_encoder():
     assert model.encoder.features[0].weight.grad.abs().sum() > 0  # the pixel error reaches the encoder
 
 
-def test_foreground_weighted_error_weighs_pixels_that_differ_from_the_average():
+def test_foreground_weighted_error_weighs_pixels_that_differ_from_the_background():
     from openami.models.decoder import foreground_weighted_error
 
-    average = torch.zeros(3, 2, 2)
+    background = torch.zeros(3, 1, 1)
     target = torch.zeros(1, 3, 2, 2)
     target[0, :, 0, 0] = 1.0  # one foreground pixel of four
     image = torch.zeros(1, 3, 2, 2)
     # The only error is on the foreground pixel: 3 channels x 1.0, weighted 1 + 20, over 12 entries.
-    assert foreground_weighted_error(image, target, average, 20.0).item() == pytest.approx(21 * 3 / 12)
+    assert foreground_weighted_error(image, target, background, 20.0).item() == pytest.approx(21 * 3 / 12)
     image = target.clone()
     image[0, :, 1, 1] = 0.5  # an error on a background pixel counts once
-    assert foreground_weighted_error(image, target, average, 20.0).item() == pytest.approx(3 * 0.25 / 12)
+    assert foreground_weighted_error(image, target, background, 20.0).item() == pytest.approx(3 * 0.25 / 12)
