@@ -40,6 +40,11 @@ class TrainConfig(Config):
     the background colour weighted 21 times. It keeps detail the prediction loss lets the encoder drop
     (BENCHMARKS.md: on the physics world it raises the surprise at velocity jumps). The decoder is used
     for training only: checkpoints hold the world model alone."""
+    hard_fraction: float = 0.0
+    """Share of each batch drawn in proportion to each window's last prediction error (0: every window
+    uniformly). Rare events the model predicts badly (in the physics world, bounces off the ledge) are
+    then seen more often; a window's error is known once it has been drawn, so the rest of the batch
+    stays uniform and reaches every window. The errors are the model's own: no labels are used."""
     val_fraction: float = 0.05
     """Fraction of episodes held out to report validation prediction error."""
     grad_clip: float = 1.0
@@ -72,6 +77,7 @@ class TrainConfig(Config):
               f"train.precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
         check(self.reconstruction_weight >= 0,
               f"train.reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
+        check(0 <= self.hard_fraction < 1, f"train.hard_fraction must be in [0, 1), got {self.hard_fraction}")
         check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
 
 

@@ -32,6 +32,7 @@ from openami.training.checkpoint import (
 )
 from openami.training.config import RunConfig, TrainConfig
 from openami.training.metrics import MetricsLog, embedding_stats, trim_metrics
+from openami.training.sampling import WindowSampler
 
 # Batches of windows whose frames recompute BatchNorm statistics before each checkpoint.
 CALIBRATION_BATCHES = 8
@@ -52,6 +53,8 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
                 reconstruction: PixelReconstruction | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss of one batch of windows; returns (total, parts) with the embeddings in parts['z'].
 
+    parts['window_error'] is each of this rank's windows' prediction error, detached.
+
     With `reconstruction`, its weighted pixel loss on each window's first frame is added
     (parts['recon_loss']).
 
@@ -65,9 +68,11 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
     # action t moves frame t to frame t+1, so predictions start from the last history action.
     z_pred = model.rollout(z_hist, batch["actions"][:, history - 1:])  # (B, future, D)
     pred = prediction_loss(z_pred, z_target)
+    window_error = (z_pred.detach().float() - z_target.detach().float()).pow(2).mean(dim=(1, 2))  # (B,)
     z_all = distributed.gather_rows(z.flatten(0, 1))
     reg = REGULARIZERS.get(regularizer)(z_all, generator)
-    total, parts = pred + reg_weight * reg, {"pred_loss": pred, "reg_loss": reg, "z": z_all}
+    total, parts = pred + reg_weight * reg, {"pred_loss": pred, "reg_loss": reg, "z": z_all,
+                                             "window_error": window_error}
     if reconstruction is not None:
         recon = reconstruction(z[:, 0], batch["pixels"][:, 0])
         total, parts["recon_loss"] = total + reconstruction.weight * recon, recon
@@ -180,7 +185,7 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
     # The world model's parameters come first, as in runs without the auxiliary decoder.
     optimizer = torch.optim.AdamW(objective.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # Every rank draws the same global batch (and SIGReg the same directions) and keeps its rows.
-    sampler = torch.Generator().manual_seed(cfg.seed)
+    sampler = WindowSampler(len(train_set), cfg.batch_size, cfg.hard_fraction, cfg.seed)
     reg_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     start = 0
     if resume:
@@ -193,7 +198,10 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
                                       "train.reconstruction_weight > 0: it was written by another configuration")
             reconstruction.load_state_dict(state["reconstruction"])
         optimizer.load_state_dict(state["optimizer"])
-        sampler.set_state(state["sampler"])
+        try:
+            sampler.load_state_dict(state)
+        except ValueError as error:
+            raise CheckpointError(f"{checkpoint}: {error}") from None
         reg_generator.set_state(state["reg_generator"])
         start = int(state["step"])
         saved_world = int(state.get("world_size", torch.tensor(1)))
@@ -224,14 +232,16 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
-        idx = torch.randint(len(train_set), (cfg.batch_size,), generator=sampler)[rows]
-        batch = _to(default_collate([train_set[int(i)] for i in idx]), device)
+        drawn = sampler.draw()
+        batch = _to(default_collate([train_set[int(i)] for i in drawn[rows]]), device)
         loss, parts = objective(batch, reg_generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         optimizer.step()
+        if sampler.errors is not None:
+            sampler.update(drawn, distributed.gather_rows(parts["window_error"]))
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             # The global batch's losses: the prediction loss is a mean over each rank's rows.
@@ -250,7 +260,7 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
             if val_batch is not None:
                 val_loss = _validate(net, val_batch, history)
                 log.write(done, {"val_pred_loss": val_loss})
-            state = {"optimizer": optimizer.state_dict(), "sampler": sampler.get_state(),
+            state = {"optimizer": optimizer.state_dict(), **sampler.state_dict(),
                      "reg_generator": reg_generator.get_state(), "step": torch.tensor(done),
                      "world_size": torch.tensor(ranks.world_size)}
             if reconstruction is not None:

@@ -27,7 +27,8 @@ def _batch() -> dict[str, torch.Tensor]:
 
 
 def _loss_and_grads(regularizer: str, ranks: distributed.Ranks) -> tuple[float, dict[str, torch.Tensor]]:
-    """One training step's loss (averaged over ranks) and gradients, on this rank's slice.
+    """One training step's loss (averaged over ranks) and gradients, on this rank's slice; the gradients
+    hold the global batch's per-window errors too (under 'window_error', what train.hard_fraction draws by).
 
     'sigreg+reconstruction' adds the auxiliary pixel loss of train.reconstruction_weight."""
     torch.manual_seed(0)
@@ -38,9 +39,10 @@ def _loss_and_grads(regularizer: str, ranks: distributed.Ranks) -> tuple[float, 
     if ranks.world_size > 1:
         objective = torch.nn.parallel.DistributedDataParallel(objective)
     batch = {k: v[ranks.slice(BATCH)] for k, v in _batch().items()}
-    loss, _ = objective(batch, torch.Generator().manual_seed(1))
+    loss, parts = objective(batch, torch.Generator().manual_seed(1))
     loss.backward()
     grads = {name: p.grad.clone() for name, p in net.named_parameters()}
+    grads["window_error"] = distributed.gather_rows(parts["window_error"])
     return distributed.mean_over_ranks(loss.detach()).item(), grads
 
 
