@@ -139,6 +139,22 @@ def separation(peak_possible: np.ndarray, peak_impossible: np.ndarray) -> dict[s
             "paired_accuracy": float(np.mean(peak_impossible > peak_possible))}
 
 
+def paired_accuracy_by_solid(pairs: list[Any], peak_possible: np.ndarray,
+                             peak_impossible: np.ndarray) -> dict[str, Any]:
+    """Paired accuracy of pass-throughs, split by what is passed through: the ledge or another body.
+
+    The two need different predictions (a bounce off a still solid or a collision of two moving
+    bodies), and the model may have learnt one far better than the other."""
+    solids = np.array(["ledge" if p.details.get("other") == "ledge" else "body" for p in pairs])
+    split = {}
+    for solid in ("ledge", "body"):
+        mine = solids == solid
+        if mine.any():
+            split[solid] = {"pairs": int(mine.sum()),
+                            "paired_accuracy": float(np.mean(peak_impossible[mine] > peak_possible[mine]))}
+    return split
+
+
 def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int) -> SurpriseScale:
     """The typical residuals on possible clips with their own seeds, from every kind of scene."""
     from openami.worlds.violations import make_paired_clips
@@ -184,6 +200,8 @@ def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: 
             "pairs": len(pairs),
             "median_peak_possible": float(np.median(peak_possible)),
             "median_peak_impossible": float(np.median(peak_impossible))}
+        if name == "pass_through":
+            results[name]["by_solid"] = paired_accuracy_by_solid(pairs, peak_possible, peak_impossible)
         curves[name] = [{"seed": p.seed, "body": p.body, "event_frame": p.event_frame,
                          "possible": possible[i].tolist(), "impossible": impossible[i].tolist()}
                         for i, p in enumerate(pairs[:examples])]
@@ -200,4 +218,7 @@ def format_surprise_table(result: dict[str, Any]) -> str:
     for name, r in result["violations"].items():
         lines.append(f"  {name:<16} {r['auroc']:>6.3f} {r['paired_accuracy']:>11.2f} "
                      f"{r['median_peak_possible']:>22.1f} {r['median_peak_impossible']:>11.1f}")
+        for solid, part in r.get("by_solid", {}).items():
+            lines.append(f"    through {'the ledge' if solid == 'ledge' else 'a body':<10} {'':>6} "
+                         f"{part['paired_accuracy']:>11.2f}   ({part['pairs']} pairs)")
     return "\n".join(lines)

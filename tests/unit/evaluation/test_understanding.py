@@ -1,5 +1,7 @@
 """Probes, surprise and open-loop error on cases whose answers are known."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,13 @@ from torch import nn
 from openami.data import open_dataset
 from openami.evaluation.probe import ProbeConfig, fit_probes, probe, score
 from openami.evaluation.rollout import held_out_episodes, rollout_errors
-from openami.evaluation.surprise import SurpriseScale, frame_errors, prediction_residuals, separation
+from openami.evaluation.surprise import (
+    SurpriseScale,
+    frame_errors,
+    paired_accuracy_by_solid,
+    prediction_residuals,
+    separation,
+)
 from openami.models import ModelConfig
 from openami.training import load_model
 
@@ -75,6 +83,14 @@ def test_separation_known_answers():
     assert separation([0, 1, 2], [3, 4, 5]) == {"auroc": 1.0, "paired_accuracy": 1.0}
     assert separation([3, 4, 5], [0, 1, 2])["auroc"] == 0.0
     assert separation([1, 1, 1], [1, 1, 1]) == {"auroc": 0.5, "paired_accuracy": 0.0}
+
+
+def test_pass_throughs_are_scored_apart_by_what_is_passed_through():
+    pairs = [SimpleNamespace(details={"other": other}) for other in ("ledge", 0, "ledge", 2, 1)]
+    possible = np.array([1.0, 1.0, 1.0, 1.0, 1.0])
+    impossible = np.array([0.5, 3.0, 2.0, 0.5, 2.0])  # ledge: missed, hit; bodies: hit, missed, hit
+    split = paired_accuracy_by_solid(pairs, possible, impossible)
+    assert split == {"ledge": {"pairs": 2, "paired_accuracy": 0.5}, "body": {"pairs": 3, "paired_accuracy": 2 / 3}}
 
 
 def test_a_model_that_predicts_no_change_equals_the_copy_last_baseline(tiny_run, tiny_data):
