@@ -11,7 +11,9 @@ from openami.data import open_dataset
 from openami.evaluation.probe import ProbeConfig, fit_probes, probe, score
 from openami.evaluation.rollout import held_out_episodes, rollout_errors
 from openami.evaluation.surprise import (
+    SurpriseConfig,
     SurpriseScale,
+    evaluate_surprise,
     frame_errors,
     paired_accuracy_by_solid,
     prediction_residuals,
@@ -19,6 +21,7 @@ from openami.evaluation.surprise import (
 )
 from openami.models import ModelConfig
 from openami.training import load_model
+from openami.worlds.violations import VIOLATIONS
 
 
 class MeanColourModel(nn.Module):
@@ -129,3 +132,20 @@ def test_surprise_scale_weighs_a_quiet_dimension_like_a_busy_one():
     quiet_jump[0, 0, 10, 1] = 1.0  # 100x the quiet dimension's typical size, 1 % of the busy one's
     surprise = scale(quiet_jump)[0]
     assert np.argmax(surprise) == 10 and surprise[10] > 10
+
+
+def test_a_violation_type_is_scored_on_the_same_pairs_whichever_types_are_chosen():
+    model = MeanColourModel(history=1)
+    model.config = ModelConfig(history=1, latent_dim=3, image_size=32)
+    config = SurpriseConfig(clips_per_violation=3, calibration_clips=2, length=24)
+    alone = evaluate_surprise(model, "openami/Physics-v0", 1, config.replace(violations=("colour_change",)),
+                              progress=False, examples=3)
+    together = evaluate_surprise(model, "openami/Physics-v0", 1,
+                                 config.replace(violations=("teleport", "colour_change")), progress=False, examples=3)
+    seeds = [[c["seed"] for c in r["curves"]["colour_change"]] for r in (alone, together)]
+    assert seeds[0] == seeds[1] == [config.seed + 10_000 * VIOLATIONS.index("colour_change") + i for i in range(3)]
+
+
+def test_surprise_clips_too_short_for_their_events_are_refused():
+    with pytest.raises(ValueError, match="surprise.length must be at least 24"):
+        SurpriseConfig(length=16)
