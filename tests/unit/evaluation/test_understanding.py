@@ -136,7 +136,6 @@ def test_surprise_scale_weighs_a_quiet_dimension_like_a_busy_one():
 
 def test_a_violation_type_is_scored_on_the_same_pairs_whichever_types_are_chosen():
     model = MeanColourModel(history=1)
-    model.config = ModelConfig(history=1, latent_dim=3, image_size=32)
     config = SurpriseConfig(clips_per_violation=3, calibration_clips=2, length=24)
     alone = evaluate_surprise(model, "openami/Physics-v0", 1, config.replace(violations=("colour_change",)),
                               progress=False, examples=3)
