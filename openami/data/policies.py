@@ -21,8 +21,9 @@ class PolicyConfig(Config):
     """Settings of an exploration policy."""
 
     name: str = "momentum"
-    """Registered policy: 'momentum' (correlated random walk), 'uniform' (i.i.d. actions) or 'pusht'
-    (scripted pushes of PushT's block, with noise)."""
+    """Registered policy: 'momentum' (correlated random walk), 'uniform' (i.i.d. actions), 'pusht'
+    (scripted pushes of PushT's block, with noise) or 'contact' (the physics world's red body driven
+    into the others and at the ledge)."""
     momentum: float = 0.9
     """Correlation of consecutive actions (momentum policy): 0 is white noise, near 1 straight runs."""
     scale: float = 1.0
@@ -123,3 +124,57 @@ class PushTPushes:
         move = move / max(1.0, float(np.abs(move).max()))  # full speed along the way, no overshoot
         noise = self.rng.normal(0.0, self.NOISE * self.config.scale, 2)
         return np.clip(move + noise, self.low, self.high).astype(np.float32)
+
+
+@POLICIES.register("contact")
+class ContactSeeking:
+    """The physics world's contact-seeking policy: drive the red body into the others and at the ledge.
+
+    Under a random walk the red body rarely meets anything and the other two soon lie still, so
+    collisions and bounces, the events surprise tests are about, are rare in the data. This policy
+    repeats segments of 8-20 steps: steer the red body at one of the other bodies (half the
+    segments), at a point just above the ledge (a quarter), or wander as the momentum random walk
+    (a quarter). Steering asks for a velocity of 1.5 arena/s towards the target and pushes by the
+    difference, with Gaussian noise (``scale`` x 0.3). Reads ``info["state"]`` laid out as PhysicsEnv's.
+    """
+
+    SPEED = 1.5
+    NOISE = 0.3
+
+    def __init__(self, config: PolicyConfig, low: np.ndarray, high: np.ndarray, rng: np.random.Generator):
+        from openami.worlds import physics
+
+        self.physics, self.config, self.low, self.high, self.rng = physics, config, low, high, rng
+        self.wander = MomentumRandomWalk(PolicyConfig(momentum=config.momentum, scale=config.scale), low, high, rng)
+        self.target: int | np.ndarray | None = None  # a body's index, a point, or None to wander
+        self.steps_left = 0
+
+    def _new_segment(self) -> None:
+        p = self.physics
+        draw = self.rng.random()
+        if draw < 0.5:
+            self.target = int(self.rng.integers(1, p.NUM_BODIES))
+        elif draw < 0.75:
+            self.target = np.array([self.rng.uniform(*p.LEDGE_X), p.LEDGE_Y + 0.15])
+        else:
+            self.target = None
+        self.steps_left = int(self.rng.integers(8, 21))
+
+    def __call__(self, info: dict | None = None) -> np.ndarray:
+        p = self.physics
+        state = np.asarray((info or {}).get("state", ()), np.float64).ravel()
+        if state.shape != (p.NUM_FIELDS * p.NUM_BODIES,):
+            raise ValueError(f"the 'contact' policy reads info['state'] laid out as the physics world's "
+                             f"({p.NUM_FIELDS * p.NUM_BODIES} numbers); use it with openami/Physics-v0")
+        if self.steps_left <= 0:
+            self._new_segment()
+        self.steps_left -= 1
+        if self.target is None:
+            return self.wander(info)
+        rows = state.reshape(p.NUM_BODIES, p.NUM_FIELDS)
+        goal = rows[self.target, :2] if isinstance(self.target, int) else self.target
+        position, velocity = rows[0, :2], rows[0, 2:4]
+        heading = (goal - position) / max(float(np.linalg.norm(goal - position)), 1e-6)
+        push = (self.SPEED * heading - velocity) / p.PUSH_DV
+        noise = self.rng.normal(0.0, self.NOISE * self.config.scale, 2)
+        return np.clip(push + noise, self.low, self.high).astype(np.float32)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from openami.data.policies import POLICIES, PolicyConfig
 from openami.worlds import PhysicsEnv, make_world
 from openami.worlds.physics import (
     BALL_RADIUS,
@@ -248,3 +249,31 @@ def test_physics_quantities_read_the_shape_per_row() -> None:
     np.testing.assert_allclose(angle[1], angle[0], atol=1e-5)  # a box: θ and θ + 90° give one target
     np.testing.assert_allclose(angle[2], [math.cos(theta), math.sin(theta)], atol=1e-6)
     assert np.abs(angle[3] - angle[2]).max() > 0.5  # a ball: the spoke shows the 90° turn
+
+
+def _contacts_per_episode(policy: str, episodes: int = 6) -> dict[str, float]:
+    """Collisions that start per 100-step episode under a data policy: between two bodies, or with the ledge."""
+    env = _env()
+    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    counts = {"body": 0, "ledge": 0}
+    for seed in range(episodes):
+        _, info = env.reset(seed=seed)
+        act = POLICIES.get(policy)(PolicyConfig(name=policy), low, high, np.random.default_rng(seed))
+        for _ in range(99):
+            action = act(info)
+            assert np.all(np.abs(action) <= 1)
+            _, _, _, _, info = env.step(action)
+            for body, other in env.hits:
+                if other == "ledge":
+                    counts["ledge"] += 1
+                elif isinstance(other, int) and body < other:
+                    counts["body"] += 1
+    return {k: v / episodes for k, v in counts.items()}
+
+
+def test_contact_policy_makes_bodies_collide_and_hit_the_ledge_more_often() -> None:
+    wander, seek = _contacts_per_episode("momentum"), _contacts_per_episode("contact")
+    assert seek["body"] > 1.5 * wander["body"] and seek["ledge"] > 1.5 * wander["ledge"]
+    with pytest.raises(ValueError, match="physics world"):
+        POLICIES.get("contact")(PolicyConfig(name="contact"), -np.ones(2), np.ones(2),
+                                np.random.default_rng(0))({"state": np.zeros(2)})
