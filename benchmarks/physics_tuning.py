@@ -30,12 +30,12 @@ from openami.evaluation.probe import ProbeConfig, probe
 from openami.evaluation.rollout import held_out_episodes, rollout_errors
 from openami.evaluation.surprise import SurpriseConfig, evaluate_surprise
 from openami.training import load_model
-from openami.worlds.physics import BODY_NAMES, NUM_FIELDS
+from openami.worlds.physics import BODY_NAMES, NUM_FIELDS, STATE_FIELDS
 
 TUNING_SEED = 7_000_000
 """First seed of the tuning pairs: apart from the test pairs (3,000,000) and their calibration clips."""
-SHAPE_FIELD = 5
-"""Index of the ``box`` field in a body's row of the state (see physics.STATE_FIELDS)."""
+SHAPE_FIELD = STATE_FIELDS.index("box")
+"""Where a body's row of the state says whether it is a box."""
 
 
 def shape_probe(model: Any, experience: Any, frames: int = 8000, seed: int = 0) -> dict[str, float]:
