@@ -163,6 +163,14 @@ def paired_accuracy_by_solid(pairs: list[Any], peak_possible: np.ndarray,
     return split
 
 
+def scored_pairs(violation: str, config: SurpriseConfig, size: int) -> list[Any]:
+    """The test pairs of one violation type that `evaluate_surprise` scores under this config."""
+    from openami.worlds.violations import make_paired_clips
+
+    return make_paired_clips(violation, config.clips_per_violation, seed=config.seed + _seed_offset(violation),
+                             length=config.length, size=size)
+
+
 def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int) -> SurpriseScale:
     """The typical residuals on possible clips with their own seeds, from every kind of scene."""
     from openami.worlds.violations import make_paired_clips
@@ -181,8 +189,6 @@ def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int) -> Surp
 def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: SurpriseConfig | None = None,
                       progress: bool = True, examples: int = 1) -> dict[str, Any]:
     """AUROC of peak surprise, impossible against possible twins, per violation type."""
-    from openami.worlds.violations import make_paired_clips
-
     config = config or SurpriseConfig()
     if world_id != "openami/Physics-v0":
         raise ValueError(f"surprise clips exist for the physics world only, but this model was trained on "
@@ -196,8 +202,7 @@ def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: 
     results: dict[str, Any] = {}
     curves: dict[str, list[dict[str, Any]]] = {}
     for name in tqdm(names, desc="surprise", unit="type", disable=not progress, dynamic_ncols=True):
-        pairs = make_paired_clips(name, config.clips_per_violation, seed=config.seed + _seed_offset(name),
-                                  length=config.length, size=model.config.image_size)
+        pairs = scored_pairs(name, config, model.config.image_size)
         actions = np.stack([p.actions for p in pairs])
         possible, impossible = (
             scale(prediction_residuals(model, np.stack([getattr(p, twin) for p in pairs]), actions, frameskip,
