@@ -22,6 +22,7 @@ import numpy as np
 from physics_tuning import TUNING_SEED
 from provenance import ROOT, print_table, provenance, write_json
 
+from openami.errors import USER_ERRORS
 from openami.evaluation.surprise import SurpriseConfig, calibrate, prediction_residuals, scored_pairs, separation
 from openami.training import load_model
 from openami.worlds.physics import NUM_FIELDS
@@ -86,8 +87,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for run in args.runs:
         print(f"== {run}", flush=True)
         name = run.resolve().name
-        results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed}),
-                         **analyse(run, args.clips, args.seed)}
+        try:
+            results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed}),
+                             **analyse(run, args.clips, args.seed)}
+        except USER_ERRORS as error:
+            raise SystemExit(f"pass_through_misses.py: {error}") from None
         write_json(args.out, results)
         table += rows(name, results[name])
     print_table(table, ("run", "pairs", "AUROC", "paired", "n"))

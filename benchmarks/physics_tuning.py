@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from understanding import logged_train_seconds
 
 from openami.data import open_dataset, split_episodes
+from openami.errors import USER_ERRORS
 from openami.evaluation.embed import encode_frames
 from openami.evaluation.probe import ProbeConfig, probe
 from openami.evaluation.rollout import held_out_episodes, rollout_errors
@@ -98,7 +99,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for run in args.runs:
         print(f"== {run}", flush=True)
         started = provenance({"run": str(run), "clips": args.clips, "seed": TUNING_SEED})
-        results[run.resolve().name] = {**started, **score_run(run, args.clips)}
+        try:
+            results[run.resolve().name] = {**started, **score_run(run, args.clips)}
+        except USER_ERRORS as error:
+            raise SystemExit(f"physics_tuning.py: {error}") from None
         write_json(args.out, results)
     print_table([row(run.resolve().name, results[run.resolve().name]) for run in args.runs],
                 ("run", "pass-through", "paired: ledge / body", "velocity jump", "colour", "shape",
