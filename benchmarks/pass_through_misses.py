@@ -8,7 +8,7 @@ other body; at least about 2 px by the generator's rule) and by the body's speed
 paired accuracy per third; the missed pairs (impossible twin not peaking higher) split into those decided before
 the event (a legal contact earlier in the clip, shared by both twins, surprises more) and those where the possible
 twin's own contact surprises as much; and, as a diagnostic that is not the protocol, the AUROC of peaks taken
-after the event only. Writes benchmarks/results/pass-through-misses.json, one entry per run (others are kept).
+after the event only. Writes benchmarks/results/pass-through-misses.json, one entry per run and seed (others are kept).
 """
 
 from __future__ import annotations
@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pass-through-misses.json")
     args = parser.parse_args(argv)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    table = []
+    table, names = [], []
     for run in args.runs:
         print(f"== {run}", flush=True)
-        name = run.resolve().name
+        name = run.resolve().name if args.seed == TUNING_SEED else f"{run.resolve().name} (seed {args.seed})"
         try:
             results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed}),
                              **analyse(run, args.clips, args.seed)}
@@ -94,10 +94,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             raise SystemExit(f"pass_through_misses.py: {error}") from None
         write_json(args.out, results)
         table += rows(name, results[name])
+        names.append(name)
     print_table(table, ("run", "pairs", "AUROC", "paired", "n"))
-    for run in args.runs:
-        r = results[run.resolve().name]
-        print(f"{run.resolve().name}: {r['missed']} pairs missed, {r['missed_before_event']} of them decided by a "
+    for name in names:
+        r = results[name]
+        print(f"{name}: {r['missed']} pairs missed, {r['missed_before_event']} of them decided by a "
               f"legal contact before the event, {r['missed_by_own_contact']} by the possible twin's own contact; "
               f"AUROC of peaks after the event only (a diagnostic): {r['after_event_auroc']:.3f}")
     print(f"wrote {args.out}")
