@@ -72,6 +72,14 @@ class WindowDataset(Dataset):
         """The (episode, start frame) of sample `index`."""
         return int(self._episode[index]), int(self._start[index])
 
+    def episode_frames(self, indices: Sequence[int], rng: np.random.Generator) -> torch.Tensor:
+        """One frame drawn uniformly from the episode of each sample in `indices`: uint8 (N, C, H, W)."""
+        exp = self.experience
+        episodes = self._episode[np.asarray(indices, np.int64)]
+        rows = exp.episode_offset[episodes] + rng.integers(0, exp.episode_length[episodes])
+        frames = np.stack([exp.pixels[int(r)] for r in rows])  # row by row: HDF5 takes no unsorted lists
+        return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         exp, f, t = self.experience, self.frameskip, self.num_frames
         row = int(self._row[index])

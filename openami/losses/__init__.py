@@ -1,4 +1,4 @@
-"""Losses as pure functions: the prediction loss and anti-collapse regularizers.
+"""Losses as pure functions: the prediction loss, anti-collapse regularizers and the episode contrast.
 
 `REGULARIZERS` maps a short name to a callable `(z: (N, D), generator) -> scalar`
 with the defaults filled in, so that a trainer picks one by name from its config.
@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from openami.losses.contrast import episode_contrast
 from openami.losses.prediction import prediction_loss
 from openami.losses.sigreg import sigreg
 from openami.losses.vicreg import vicreg
@@ -34,4 +35,4 @@ def vicreg_default(z: Tensor, generator: torch.Generator | None = None) -> Tenso
     return vicreg(z)
 
 
-__all__ = ["REGULARIZERS", "Regularizer", "prediction_loss", "sigreg", "vicreg"]
+__all__ = ["REGULARIZERS", "Regularizer", "episode_contrast", "prediction_loss", "sigreg", "vicreg"]

@@ -31,6 +31,10 @@ class ModelConfig(Config):
     """Normalisation after each CNN layer: 'layer' (one group: the whole feature map of an image) or
     'instance' (each channel's map on its own, which keeps a small object's channels from being
     scaled down by the rest; with labels it reads PushT's block angle at R² 0.95 where 'layer' reads 0.12)."""
+    cnn_pooled_dims: int = 0
+    """How many of the code's dimensions (its last ones) come from the CNN's position-free head (0: none): a
+    3x3 convolution over the stem's map, unpadded, averaged over positions, so that they say what the frame
+    shows rather than where. `train.episode_contrast_weight` is what fills them (BENCHMARKS.md)."""
     vit_patch: int = 8
     """ViT patch size in pixels."""
     vit_width: int = 128
@@ -61,6 +65,8 @@ class ModelConfig(Config):
               f" = {reduction} for the cnn encoder")
         check(self.cnn_norm in ("layer", "instance"),
               f"model.cnn_norm must be 'layer' or 'instance', got {self.cnn_norm!r}")
+        check(0 <= self.cnn_pooled_dims < self.latent_dim,
+              f"model.cnn_pooled_dims must be in [0, latent_dim={self.latent_dim}), got {self.cnn_pooled_dims}")
         check(self.cnn_stem >= 2, f"model.cnn_stem must be at least 2, got {self.cnn_stem}")
         check(self.image_size % self.vit_patch == 0 or self.encoder != "vit",
               f"model.image_size {self.image_size} must be divisible by vit_patch {self.vit_patch}")

@@ -11,6 +11,9 @@ from openami.registry import Registry
 
 ENCODERS: Registry = Registry("encoder")
 
+_STEM_LAYERS = 3  # the CNN's first convolution, its norm and its activation
+_POOLED_CHANNELS = 32  # channels of the pooled head's convolution
+
 
 def _projector(in_dim: int, latent_dim: int) -> nn.Module:
     # Frames of one world differ in a few pixels, so raw features of different frames
@@ -43,6 +46,10 @@ class CNNEncoder(nn.Module):
 
     The stem (kernel = stride) sees every pixel once at a quarter of the cost of a
     stack of stride-2 layers at full resolution, which dominates CPU training time.
+
+    With `cnn_pooled_dims`, the code's last dimensions come from a second head: an unpadded 3x3
+    convolution over the stem's map, averaged over positions. No unit of it sees the frame's border,
+    so the average holds what the frame shows wherever it is (shapes, colours), not where.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -57,10 +64,19 @@ class CNNEncoder(nn.Module):
             in_ch = out_ch
         self.features = nn.Sequential(*layers)
         grid = config.image_size // (config.cnn_stem * 2 ** (len(config.cnn_channels) - 1))
-        self.project = _projector(in_ch * grid * grid, config.latent_dim)
+        self.project = _projector(in_ch * grid * grid, config.latent_dim - config.cnn_pooled_dims)
+        self.pooled = self.project_pooled = None
+        if config.cnn_pooled_dims:
+            self.pooled = nn.Sequential(nn.Conv2d(config.cnn_channels[0], _POOLED_CHANNELS, 3),
+                                        nn.GroupNorm(1, _POOLED_CHANNELS), nn.GELU())
+            self.project_pooled = _projector(_POOLED_CHANNELS, config.cnn_pooled_dims)
 
     def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, D)
-        return self.project(self.features(x).flatten(1))
+        stem = self.features[:_STEM_LAYERS](x)
+        z = self.project(self.features[_STEM_LAYERS:](stem).flatten(1))
+        if self.pooled is None:
+            return z
+        return torch.cat([z, self.project_pooled(self.pooled(stem).mean(dim=(2, 3)))], dim=1)
 
 
 @ENCODERS.register("vit")

@@ -40,6 +40,13 @@ class TrainConfig(Config):
     the background colour weighted 21 times. It keeps detail the prediction loss lets the encoder drop
     (BENCHMARKS.md: on the physics world it raises the surprise at velocity jumps). The decoder is used
     for training only: checkpoints hold the world model alone."""
+    episode_contrast_weight: float = 0.0
+    """Weight of a time-contrastive loss on the code's pooled dimensions (`model.cnn_pooled_dims`; 0: none):
+    each window's first frame and another frame of its episode, drawn anew every step, must pick each
+    other out of the batch (InfoNCE, temperature 0.1). Those dimensions cannot say where things are, so
+    what they can tell episodes apart by is what an episode keeps and a frame shows: in the physics world,
+    each body's shape, which prediction alone leaves out of the code (BENCHMARKS.md). Its negatives are
+    this process's rows of the batch."""
     hard_fraction: float = 0.0
     """Share of each batch drawn in proportion to each window's last prediction error (0: every window
     uniformly). Rare events the model predicts badly (in the physics world, bounces off the ledge) are
@@ -77,6 +84,8 @@ class TrainConfig(Config):
               f"train.precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
         check(self.reconstruction_weight >= 0,
               f"train.reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
+        check(self.episode_contrast_weight >= 0,
+              f"train.episode_contrast_weight must be >= 0, got {self.episode_contrast_weight}")
         check(0 <= self.hard_fraction < 1, f"train.hard_fraction must be in [0, 1), got {self.hard_fraction}")
         check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
 
@@ -95,3 +104,9 @@ class RunConfig(Config):
     """Keyword arguments the world was made with."""
     world_action_dim: int = 2
     """The world's own action size (the model's is this times the frameskip)."""
+
+    def __post_init__(self) -> None:
+        pooled = self.model.encoder == "cnn" and self.model.cnn_pooled_dims > 0
+        check(self.train.episode_contrast_weight == 0 or pooled,
+              "train.episode_contrast_weight > 0 trains the code's pooled dimensions, so it needs "
+              "model.encoder: cnn with model.cnn_pooled_dims > 0 (e.g. 32)")

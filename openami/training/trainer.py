@@ -9,6 +9,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
@@ -19,7 +20,7 @@ from openami import distributed
 from openami.data import Experience, WindowDataset, open_dataset, split_episodes
 from openami.device import resolve_precision
 from openami.distributed import Ranks
-from openami.losses import REGULARIZERS, prediction_loss
+from openami.losses import REGULARIZERS, episode_contrast, prediction_loss
 from openami.models import ModelConfig, WorldModel
 from openami.models.decoder import Decoder, DecoderConfig, foreground_weighted_error
 from openami.training.checkpoint import (
@@ -50,13 +51,16 @@ class TrainResult:
 def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regularizer: str,
                 reg_weight: float, generator: torch.Generator | None,
                 stop_target_gradient: bool = False,
-                reconstruction: PixelReconstruction | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+                reconstruction: PixelReconstruction | None = None,
+                episode_contrast_weight: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss of one batch of windows; returns (total, parts) with the embeddings in parts['z'].
 
     parts['window_error'] is each of this rank's windows' prediction error, detached.
 
     With `reconstruction`, its weighted pixel loss on each window's first frame is added
-    (parts['recon_loss']).
+    (parts['recon_loss']). With `episode_contrast_weight`, the batch holds 'episode_frame' (another
+    frame of each window's episode) and the episode contrast of the code's pooled dimensions between it
+    and the window's first frame is added (parts['contrast_loss']).
 
     Under torchrun the regulariser sees the embeddings of every rank (`gather_rows`), so
     that it is the global batch's statistic; parts['z'] is that global batch.
@@ -73,6 +77,11 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
     reg = REGULARIZERS.get(regularizer)(z_all, generator)
     total, parts = pred + reg_weight * reg, {"pred_loss": pred, "reg_loss": reg, "z": z_all,
                                              "window_error": window_error}
+    if episode_contrast_weight > 0:
+        pooled = model.config.cnn_pooled_dims  # the code's last dimensions
+        partner = model.encode(batch["episode_frame"][:, None])[:, 0, -pooled:]
+        contrast = episode_contrast(z[:, 0, -pooled:], partner)
+        total, parts["contrast_loss"] = total + episode_contrast_weight * contrast, contrast
     if reconstruction is not None:
         recon = reconstruction(z[:, 0], batch["pixels"][:, 0])
         total, parts["recon_loss"] = total + reconstruction.weight * recon, recon
@@ -112,7 +121,8 @@ class JEPAObjective(nn.Module):
         with _autocast(self.model, cfg.precision):
             return jepa_losses(self.model, batch, self.model.config.history, cfg.regularizer,
                                cfg.reg_weight, generator, stop_target_gradient=cfg.target == "stopgrad",
-                               reconstruction=self.reconstruction)
+                               reconstruction=self.reconstruction,
+                               episode_contrast_weight=cfg.episode_contrast_weight)
 
 
 def _autocast(model: nn.Module, precision: str) -> contextlib.AbstractContextManager:
@@ -234,6 +244,9 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
             group["lr"] = lr_at(step)
         drawn = sampler.draw()
         batch = _to(default_collate([train_set[int(i)] for i in drawn[rows]]), device)
+        if cfg.episode_contrast_weight > 0:  # seeded by step, so a resumed run draws the same partners
+            partners = train_set.episode_frames(drawn[rows], np.random.default_rng([cfg.seed, step]))
+            batch["episode_frame"] = partners.to(device)
         loss, parts = objective(batch, reg_generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -245,7 +258,7 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             # The global batch's losses: the prediction loss is a mean over each rank's rows.
-            names = ["loss", "pred_loss", "reg_loss"] + (["recon_loss"] if "recon_loss" in parts else [])
+            names = ["loss", "pred_loss", "reg_loss"] + [n for n in ("recon_loss", "contrast_loss") if n in parts]
             losses = distributed.mean_over_ranks(torch.stack([loss] + [parts[n] for n in names[1:]]).float())
             loss_value = losses[0].item()
             if log is not None:

@@ -123,3 +123,19 @@ def test_split_episodes() -> None:
     assert split_episodes(4, 0.0, seed=0) == ([0, 1, 2, 3], [])
     with pytest.raises(ValueError, match="val_fraction"):
         split_episodes(4, 1.0, seed=0)
+
+
+def test_episode_frames_come_from_each_windows_episode() -> None:
+    lengths = [7, 11, 4, 9]
+    ds = WindowDataset(make_experience(lengths), history=2, future=1, frameskip=1)
+    indices = np.arange(len(ds))
+    frames = ds.episode_frames(indices, np.random.default_rng(0))
+    assert frames.shape == (len(ds), C, H, W) and frames.dtype == torch.uint8
+    episodes = np.array([ds.locate(i)[0] for i in indices])
+    np.testing.assert_array_equal(frames[:, 0, 0, 0].numpy(), episodes)
+    times = frames[:, 0, 0, 1].numpy()
+    assert (times < np.array(lengths)[episodes]).all()
+    # Drawn across the whole episode, not only near the window, and the same for the same generator.
+    many = np.concatenate([ds.episode_frames(indices, np.random.default_rng(s))[:, 0, 0, 1].numpy() for s in range(20)])
+    assert len(np.unique(many[np.tile(episodes, 20) == 1])) > 6
+    torch.testing.assert_close(frames, ds.episode_frames(indices, np.random.default_rng(0)))

@@ -87,3 +87,28 @@ def test_unknown_cnn_norm_is_refused_by_name():
 
     with pytest.raises(ConfigError, match="model.cnn_norm must be 'layer' or 'instance', got 'batch'"):
         ModelConfig(cnn_norm="batch")
+
+
+def test_pooled_dims_say_what_is_shown_not_where():
+    """model.cnn_pooled_dims: the code's last dimensions do not move when an object moves by a stem cell;
+    the others do."""
+    from openami.models.encoders import build_encoder
+
+    torch.manual_seed(0)
+    config = ModelConfig(image_size=32, cnn_channels=(8, 16), cnn_stem=4, latent_dim=16, cnn_pooled_dims=4)
+    encoder = build_encoder(config).eval()
+    frames = torch.zeros(2, 3, 32, 32)
+    frames[0, :, 12:18, 12:18] = torch.tensor([0.5, -0.3, 0.1])[:, None, None]
+    frames[1, :, 16:22, 12:18] = frames[0, :, 12:18, 12:18]  # the same object one stem cell lower
+    with torch.no_grad():
+        z = encoder(frames)
+    assert z.shape == (2, 16)
+    torch.testing.assert_close(z[0, -4:], z[1, -4:])
+    assert (z[0, :-4] - z[1, :-4]).abs().max() > 1e-3
+
+
+def test_pooled_dims_must_leave_room_for_the_rest():
+    from openami.config import ConfigError
+
+    with pytest.raises(ConfigError, match="model.cnn_pooled_dims must be in"):
+        ModelConfig(latent_dim=16, cnn_pooled_dims=16)

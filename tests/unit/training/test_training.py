@@ -215,3 +215,31 @@ def test_foreground_weighted_error_weighs_pixels_that_differ_from_the_background
     image = target.clone()
     image[0, :, 1, 1] = 0.5  # an error on a background pixel counts once
     assert foreground_weighted_error(image, target, background, 20.0).item() == pytest.approx(3 * 0.25 / 12)
+
+
+def test_episode_contrast_is_logged_resumes_exactly_and_trains_the_pooled_head(tiny_data, tmp_path):
+    """train.episode_contrast_weight: partners drawn by step, so a resumed run is the straight one."""
+    model = TINY_MODEL.replace(cnn_pooled_dims=4)
+    train = TINY_TRAIN.replace(steps=4, checkpoint_every=2, episode_contrast_weight=1.0)
+    fit(tiny_data, tmp_path / "straight", model, train, progress=False)
+    fit(tiny_data, tmp_path / "stopped", model, train.replace(steps=2), progress=False)
+    resume(tmp_path / "stopped", steps=4, progress=False)
+    a, _ = load_model(tmp_path / "straight")
+    b, _ = load_model(tmp_path / "stopped")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, msg=f"{name} differs after resume")
+    records = [r for r in read_metrics(tmp_path / "straight") if "loss" in r]
+    assert all(r["contrast_loss"] > 0 for r in records)
+    plain = fit(tiny_data, tmp_path / "plain", model, train.replace(episode_contrast_weight=0.0), progress=False)
+    c, _ = load_model(plain.run_dir)
+    assert "contrast_loss" not in read_metrics(plain.run_dir)[0]
+    pairs = zip(a.encoder.pooled.parameters(), c.encoder.pooled.parameters(), strict=True)
+    assert any(not torch.allclose(pa, pc) for pa, pc in pairs)
+
+
+def test_episode_contrast_needs_pooled_dims(tiny_data, tmp_path):
+    from openami.config import ConfigError
+
+    with pytest.raises(ConfigError, match="needs model.encoder: cnn with model.cnn_pooled_dims > 0"):
+        fit(tiny_data, tmp_path / "run", TINY_MODEL, TINY_TRAIN.replace(episode_contrast_weight=1.0), progress=False)
+    assert not (tmp_path / "run").exists()
