@@ -9,6 +9,9 @@ scored by R² on frames of held-out episodes. A quantity an encoder cannot learn
 few hundred steps is one that self-supervised training will hardly put in its embedding (PushT's
 block angle: `ami eval probe` reads R² 0.00 from the trained preset's embedding). The converse does
 not hold: `cnn-instance` reads that angle at R² 0.95 with labels, yet its JEPA embedding holds none of it.
+In the physics world each body's shape (1 for a box, 0 for a ball) is read out too, as `<body>.shape`,
+with the share of held-out frames whose shape it gets right; the JEPA embedding holds it only with
+`train.episode_contrast_weight` (BENCHMARKS.md).
 Writes benchmarks/results/encoder_readout.json (git commit, date, CPUs, torch, settings).
 """
 
@@ -27,6 +30,7 @@ from openami.data import open_dataset, split_episodes
 from openami.evaluation.probe import quantities_for, score
 from openami.models.encoders import build_encoder
 from openami.presets import load_preset
+from openami.worlds.physics import BODY_NAMES, NUM_FIELDS, STATE_FIELDS
 
 VARIANTS: dict[str, dict[str, Any]] = {
     # the PushT and physics presets' CNN, and the same with each channel normalised on its own
@@ -55,6 +59,11 @@ def frames(data: Path, every: int, seed: int,
     quantities = {name: np.asarray(values, np.float32)[needed]
                   for name, (values, dynamic) in quantities_for(world, np.asarray(experience.state)).items()
                   if not dynamic and (not only or name in only)}  # one frame shows only static quantities
+    if world == "openami/Physics-v0":  # shape is no probe target (the code held none); read here
+        states, box = np.asarray(experience.state, np.float32)[needed], STATE_FIELDS.index("box")
+        for i, body in enumerate(BODY_NAMES):
+            if not only or f"{body}.shape" in only:
+                quantities[f"{body}.shape"] = states[:, NUM_FIELDS * i + box, None]
     if not quantities:
         raise SystemExit(f"no static quantity named {only} in {world}'s probe list")
     pixels = np.asarray(experience.pixels[needed])
@@ -87,9 +96,12 @@ def readout(preset: str, data: Path, variants: list[str], quantities: list[str] 
             # averages far from them, which would score the averages rather than the encoder.
             with torch.no_grad():
                 predicted = torch.cat([encoder(held_out[i:i + 500]) for i in range(0, len(held_out), 500)])
-            results.setdefault(variant, {})[name] = {**score(y[n_train:].numpy(), predicted.numpy()),
-                                                     "train_s": seconds}
-            print(f"  {variant:<10} {name:<20} R² {results[variant][name]['r2']:.3f} ({seconds:.0f} s)", flush=True)
+            result = {**score(y[n_train:].numpy(), predicted.numpy()), "train_s": seconds}
+            if name.endswith(".shape"):  # above or below the midpoint of the two standardised labels
+                midpoint = float(y[:n_train].min() + y[:n_train].max()) / 2
+                result["accuracy"] = float(((predicted > midpoint) == (y[n_train:] > midpoint)).float().mean())
+            results.setdefault(variant, {})[name] = result
+            print(f"  {variant:<10} {name:<20} R² {result['r2']:.3f} ({seconds:.0f} s)", flush=True)
     return results
 
 
@@ -110,9 +122,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.preset, args.data, args.variants, args.quantities, args.steps, args.batch_size, args.every, args.seed)},
         lambda _: settings, args.out)
     r = results[args.preset]
-    rows = [(variant, name, f"{q['r2']:.3f}", f"{q['train_s']:.0f} s")
-            for variant in args.variants for name, q in r[variant].items()]
-    print_table(rows, ("encoder", "quantity", "test R²", "training"))
+    rows = [(variant, name, f"{q['r2']:.3f}", f"{q['accuracy']:.3f}" if "accuracy" in q else "",
+             f"{q['train_s']:.0f} s") for variant in args.variants for name, q in r[variant].items()]
+    print_table(rows, ("encoder", "quantity", "test R²", "accuracy", "training"))
     print(f"wrote {args.out}")
     return results
 
