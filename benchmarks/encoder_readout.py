@@ -81,7 +81,8 @@ def readout(preset: str, data: Path, variants: list[str], quantities: list[str] 
         for name, values in targets.items():
             y = torch.from_numpy((values - values[:n_train].mean(0)) / (values[:n_train].std(0) + 1e-8))
             torch.manual_seed(seed)
-            encoder = build_encoder(model_config.replace(latent_dim=y.shape[1], **VARIANTS[variant]))
+            # The output is the quantity itself, so the physics preset's position-free dimensions are left out.
+            encoder = build_encoder(model_config.replace(latent_dim=y.shape[1], cnn_pooled_dims=0, **VARIANTS[variant]))
             optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3)
             generator = torch.Generator().manual_seed(seed)
             started = time.perf_counter()
