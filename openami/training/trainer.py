@@ -245,7 +245,7 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
         drawn = sampler.draw()
         batch = _to(default_collate([train_set[int(i)] for i in drawn[rows]]), device)
         if cfg.episode_contrast_weight > 0:  # seeded by step, so a resumed run draws the same partners
-            partners = train_set.episode_frames(drawn[rows], np.random.default_rng([cfg.seed, step]))
+            partners = train_set.episode_frames(drawn, np.random.default_rng([cfg.seed, step]))[rows]
             batch["episode_frame"] = partners.to(device)
         loss, parts = objective(batch, reg_generator)
         optimizer.zero_grad(set_to_none=True)
