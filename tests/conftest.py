@@ -7,7 +7,7 @@ import torch
 
 from openami.data.collect import collect
 from openami.models import ModelConfig
-from openami.training import TrainConfig, fit
+from openami.training import TrainConfig, fit, load_model, resume
 
 TINY_MODEL = ModelConfig(cnn_channels=(8, 16), cnn_stem=2, latent_dim=16, predictor_width=32, predictor_depth=1)
 TINY_TRAIN = TrainConfig(steps=6, batch_size=8, future=2, frameskip=2, log_every=2, checkpoint_every=3,
@@ -30,3 +30,15 @@ def tiny_run(tiny_data, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "tiny"
     fit(tiny_data, run, TINY_MODEL, TINY_TRAIN, progress=False)
     return run
+
+
+def assert_resume_matches_straight(data, tmp_path, model: ModelConfig, train: TrainConfig) -> None:
+    """Train `train.steps` steps straight to tmp_path/straight, and half of them then resumed to the rest in
+    tmp_path/stopped; the two models must be equal, weight for weight."""
+    fit(data, tmp_path / "straight", model, train, progress=False)
+    fit(data, tmp_path / "stopped", model, train.replace(steps=train.steps // 2), progress=False)
+    resume(tmp_path / "stopped", steps=train.steps, progress=False)
+    a, _ = load_model(tmp_path / "straight")
+    b, _ = load_model(tmp_path / "stopped")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, msg=f"{name} differs after resume")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from conftest import TINY_MODEL, TINY_TRAIN
+from conftest import TINY_MODEL, TINY_TRAIN, assert_resume_matches_straight
 
 from openami.training import CheckpointError, fit, load_model, resume
 from openami.training.checkpoint import last_checkpoint
@@ -26,13 +26,7 @@ def test_run_directory_layout_and_model_rebuilds_from_config(tiny_run):
 
 def test_resume_matches_an_uninterrupted_run(tiny_data, tmp_path):
     train = TINY_TRAIN.replace(steps=4, checkpoint_every=2)
-    fit(tiny_data, tmp_path / "straight", TINY_MODEL, train, progress=False)
-    fit(tiny_data, tmp_path / "stopped", TINY_MODEL, train.replace(steps=2), progress=False)
-    resume(tmp_path / "stopped", steps=4, progress=False)
-    a, _ = load_model(tmp_path / "straight")
-    b, _ = load_model(tmp_path / "stopped")
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
-        torch.testing.assert_close(pa, pb, msg=f"{name} differs after resume")
+    assert_resume_matches_straight(tiny_data, tmp_path, TINY_MODEL, train)
     assert [r["step"] for r in read_metrics(tmp_path / "stopped") if "loss" in r] == [2, 4]
 
 
@@ -162,13 +156,8 @@ def test_stopgrad_targets_send_no_gradient_through_the_future_frames():
 def test_reconstruction_resumes_exactly_and_leaves_a_plain_world_model(tiny_data, tmp_path):
     """train.reconstruction_weight: the auxiliary decoder is logged, resumed with the run, and not in the model file."""
     train = TINY_TRAIN.replace(steps=4, checkpoint_every=2, reconstruction_weight=1.0)
-    fit(tiny_data, tmp_path / "straight", TINY_MODEL, train, progress=False)
-    fit(tiny_data, tmp_path / "stopped", TINY_MODEL, train.replace(steps=2), progress=False)
-    resume(tmp_path / "stopped", steps=4, progress=False)
+    assert_resume_matches_straight(tiny_data, tmp_path, TINY_MODEL, train)
     a, _ = load_model(tmp_path / "straight")  # a plain WorldModel: no decoder weights in model.safetensors
-    b, _ = load_model(tmp_path / "stopped")
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
-        torch.testing.assert_close(pa, pb, msg=f"{name} differs after resume")
     records = [r for r in read_metrics(tmp_path / "straight") if "loss" in r]
     assert all(r["recon_loss"] > 0 for r in records)
     plain = fit(tiny_data, tmp_path / "plain", TINY_MODEL, train.replace(reconstruction_weight=0.0), progress=False)
@@ -221,13 +210,8 @@ def test_episode_contrast_is_logged_resumes_exactly_and_trains_the_pooled_head(t
     """train.episode_contrast_weight: partners drawn by step, so a resumed run is the straight one."""
     model = TINY_MODEL.replace(cnn_pooled_dims=4)
     train = TINY_TRAIN.replace(steps=4, checkpoint_every=2, episode_contrast_weight=1.0)
-    fit(tiny_data, tmp_path / "straight", model, train, progress=False)
-    fit(tiny_data, tmp_path / "stopped", model, train.replace(steps=2), progress=False)
-    resume(tmp_path / "stopped", steps=4, progress=False)
+    assert_resume_matches_straight(tiny_data, tmp_path, model, train)
     a, _ = load_model(tmp_path / "straight")
-    b, _ = load_model(tmp_path / "stopped")
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
-        torch.testing.assert_close(pa, pb, msg=f"{name} differs after resume")
     records = [r for r in read_metrics(tmp_path / "straight") if "loss" in r]
     assert all(r["contrast_loss"] > 0 for r in records)
     plain = fit(tiny_data, tmp_path / "plain", model, train.replace(episode_contrast_weight=0.0), progress=False)
