@@ -72,11 +72,15 @@ class WindowDataset(Dataset):
         """The (episode, start frame) of sample `index`."""
         return int(self._episode[index]), int(self._start[index])
 
-    def episode_frames(self, indices: Sequence[int], rng: np.random.Generator) -> torch.Tensor:
-        """One frame drawn uniformly from the episode of each sample in `indices`: uint8 (N, C, H, W)."""
+    def episode_frames(self, indices: Sequence[int], rng: np.random.Generator,
+                       keep: slice = slice(None)) -> torch.Tensor:
+        """One frame drawn uniformly from the episode of each sample in `indices`: uint8 (N, C, H, W).
+
+        Only the frames of `indices[keep]` are read and returned, drawn as they would be for all of `indices`
+        (so each process of a run reads its own rows of the batch, and they are the frames one process would draw)."""
         exp = self.experience
         episodes = self._episode[np.asarray(indices, np.int64)]
-        rows = exp.episode_offset[episodes] + rng.integers(0, exp.episode_length[episodes])
+        rows = (exp.episode_offset[episodes] + rng.integers(0, exp.episode_length[episodes]))[keep]
         frames = np.stack([exp.pixels[int(r)] for r in rows])  # row by row: HDF5 takes no unsorted lists
         return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
 

@@ -76,7 +76,16 @@ class CNNEncoder(nn.Module):
         z = self.project(self.features[_STEM_LAYERS:](stem).flatten(1))
         if self.pooled is None:
             return z
-        return torch.cat([z, self.project_pooled(self.pooled(stem).mean(dim=(2, 3)))], dim=1)
+        return torch.cat([z, self._pooled_code(stem)], dim=1)
+
+    def pooled_code(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, cnn_pooled_dims)
+        """The code's position-free dimensions alone, without running the rest of the trunk."""
+        if self.pooled is None:
+            raise ValueError("this CNN has no position-free head: set model.cnn_pooled_dims > 0")
+        return self._pooled_code(self.features[:_STEM_LAYERS](x))
+
+    def _pooled_code(self, stem: Tensor) -> Tensor:
+        return self.project_pooled(self.pooled(stem).mean(dim=(2, 3)))
 
 
 @ENCODERS.register("vit")

@@ -25,11 +25,12 @@ class WorldModel(nn.Module):
     def encode(self, obs: Tensor) -> Tensor:
         """obs (B, T, C, H, W), uint8 in [0, 255] or float in [0, 1] -> z (B, T, D)."""
         B, T = obs.shape[:2]
-        pixels = obs.flatten(0, 1)
-        if pixels.dtype == torch.uint8:
-            pixels = pixels.float().div_(255.0)
-        z = self.encoder(pixels - 0.5)  # (B*T, D)
-        return z.view(B, T, -1)
+        return self.encoder(_centred(obs.flatten(0, 1))).view(B, T, -1)
+
+    def encode_pooled(self, frames: Tensor) -> Tensor:
+        """frames (B, C, H, W) as for `encode` -> the code's last `cnn_pooled_dims` dimensions (B, cnn_pooled_dims),
+        from the CNN's position-free head alone (cheaper than `encode` when nothing else is needed)."""
+        return self.encoder.pooled_code(_centred(frames))
 
     def predict(self, z_hist: Tensor, action: Tensor) -> Tensor:
         """One step: z_hist (B, T, D), action (B, A) -> next z (B, D)."""
@@ -46,3 +47,10 @@ class WorldModel(nn.Module):
             return z_hist[:, -T:]
         pad = z_hist[:, :1].expand(-1, T - z_hist.shape[1], -1)
         return torch.cat([pad, z_hist], dim=1)
+
+
+def _centred(pixels: Tensor) -> Tensor:
+    """uint8 in [0, 255] or float in [0, 1] -> float in [-0.5, 0.5]."""
+    if pixels.dtype == torch.uint8:
+        pixels = pixels.float().div_(255.0)
+    return pixels - 0.5

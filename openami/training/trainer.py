@@ -78,9 +78,8 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
     total, parts = pred + reg_weight * reg, {"pred_loss": pred, "reg_loss": reg, "z": z_all,
                                              "window_error": window_error}
     if episode_contrast_weight > 0:
-        pooled = model.config.cnn_pooled_dims  # the code's last dimensions
-        partner = model.encode(batch["episode_frame"][:, None])[:, 0, -pooled:]
-        contrast = episode_contrast(z[:, 0, -pooled:], partner)
+        partner = model.encode_pooled(batch["episode_frame"])
+        contrast = episode_contrast(z[:, 0, -partner.shape[1]:], partner)
         total, parts["contrast_loss"] = total + episode_contrast_weight * contrast, contrast
     if reconstruction is not None:
         recon = reconstruction(z[:, 0], batch["pixels"][:, 0])
@@ -245,7 +244,7 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
         drawn = sampler.draw()
         batch = _to(default_collate([train_set[int(i)] for i in drawn[rows]]), device)
         if cfg.episode_contrast_weight > 0:  # seeded by step, so a resumed run draws the same partners
-            partners = train_set.episode_frames(drawn, np.random.default_rng([cfg.seed, step]))[rows]
+            partners = train_set.episode_frames(drawn, np.random.default_rng([cfg.seed, step]), keep=rows)
             batch["episode_frame"] = partners.to(device)
         loss, parts = objective(batch, reg_generator)
         optimizer.zero_grad(set_to_none=True)

@@ -139,3 +139,5 @@ def test_episode_frames_come_from_each_windows_episode() -> None:
     many = np.concatenate([ds.episode_frames(indices, np.random.default_rng(s))[:, 0, 0, 1].numpy() for s in range(20)])
     assert len(np.unique(many[np.tile(episodes, 20) == 1])) > 6
     torch.testing.assert_close(frames, ds.episode_frames(indices, np.random.default_rng(0)))
+    # A process keeping some rows of the batch reads those rows' frames, the same ones.
+    torch.testing.assert_close(frames[3:7], ds.episode_frames(indices, np.random.default_rng(0), keep=slice(3, 7)))

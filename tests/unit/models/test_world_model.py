@@ -107,6 +107,17 @@ def test_pooled_dims_say_what_is_shown_not_where():
     assert (z[0, :-4] - z[1, :-4]).abs().max() > 1e-3
 
 
+def test_encode_pooled_is_the_codes_last_dims_alone():
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(image_size=32, cnn_channels=(8, 16), cnn_stem=4, latent_dim=16,
+                                   cnn_pooled_dims=4)).eval()
+    frames = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_pooled(frames), model.encode(frames[:, None])[:, 0, -4:])
+    with pytest.raises(ValueError, match="cnn_pooled_dims > 0"):
+        WorldModel(ModelConfig(image_size=32, cnn_channels=(8, 16), latent_dim=16)).encode_pooled(frames)
+
+
 def test_pooled_dims_must_leave_room_for_the_rest():
     from openami.config import ConfigError
 
