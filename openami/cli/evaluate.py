@@ -86,11 +86,17 @@ def _add_surprise(kinds) -> None:
                          description="Generate pairs of clips in the physics world, a possible one and an impossible "
                                      "twin identical up to an event frame (teleport, vanish, appear, pass-through, "
                                      "velocity jump, colour or shape change). Surprise is the one-step latent "
-                                     "prediction error z-scored against possible clips; a clip's score is its peak. "
+                                     "prediction error measured against the errors on possible clips and "
+                                     "z-scored; a clip's score is its peak. "
                                      "Prints AUROC per violation type; writes surprise.json and surprise.png.")
     _common(p, "folder for surprise.json and surprise.png (default: RUN/eval)")
     p.add_argument("--clips", type=int, default=50, help="pairs per violation type (default 50)")
     p.add_argument("--violations", help="comma-separated types to score (default: all)")
+    p.add_argument("--scale", default="covariance",
+                   help="covariance: measure a residual by the covariance of the residuals on possible clips; "
+                        "diagonal: per dimension alone, as scored before this option existed (default: covariance)")
+    p.add_argument("--horizons", type=int, default=1,
+                   help="average the errors of predictions made 1..N steps before each frame (default 1)")
     p.set_defaults(handler=run_surprise)
 
 
@@ -156,7 +162,8 @@ def run_surprise(args: argparse.Namespace) -> int:
 
     model, run_config, out = _load(args)
     violations = tuple(v.strip() for v in args.violations.split(",") if v.strip()) if args.violations else ()
-    config = SurpriseConfig(clips_per_violation=args.clips, violations=violations)
+    config = SurpriseConfig(clips_per_violation=args.clips, violations=violations, scale=args.scale,
+                            horizons=args.horizons)
     result = surprise(model, run_config, out, config, progress=not args.quiet)
     print(format_surprise_table(result))
     print(f"wrote {out / 'surprise.json'} and {out / 'surprise.png'}")

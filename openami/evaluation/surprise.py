@@ -2,8 +2,9 @@
 
 Each test pair is a possible clip and an impossible twin that is pixel-identical up to an event
 frame where physics is broken (see `openami.worlds.violations`). A frame's surprise is the
-world model's one-step latent prediction error, z-scored against the error it makes on
-separate possible clips; a clip's score is its peak surprise. AUROC per violation type says
+world model's one-step latent prediction error, measured against the errors it makes on
+separate possible clips (by their covariance, or per dimension) and z-scored; a clip's score is
+its peak surprise. AUROC per violation type says
 how well the peak separates impossible clips from possible ones (0.5 = chance).
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
@@ -25,6 +27,8 @@ SURPRISE_SEED = 3_000_000
 """First seed of the test clips: far from collection seeds (0...) and planning protocols (1e6...)."""
 _CALIBRATION_OFFSET = 500_000
 _SEEDS_PER_VIOLATION = 10_000
+SCALES = ("covariance", "diagonal")
+"""Ways SurpriseScale can measure a residual against those of possible clips."""
 
 
 def _violation_names() -> tuple[str, ...]:
@@ -56,6 +60,12 @@ class SurpriseConfig(Config):
 
     One step scored best on tuning seeds: longer open-loop predictions also miss legal
     collisions, which raises the surprise of possible clips as much as of impossible ones."""
+    scale: str = "covariance"
+    """How a frame's latent residual is measured against the residuals of possible clips: ``covariance``,
+    its Mahalanobis distance under their covariance (Ledoit-Wolf shrunk), so that an error along a direction
+    in which the model often errs counts less than one along a direction in which it rarely does; or
+    ``diagonal``, each dimension's squared residual over its mean, the covariance's diagonal alone.
+    Covariance scored higher on tuning seeds (BENCHMARKS.md)."""
     seed: int = SURPRISE_SEED
     """Test pair i of the k-th type in VIOLATIONS has seed seed + 10000 k + i (whichever types are scored);
     calibration clips start at seed + 500000."""
@@ -64,6 +74,7 @@ class SurpriseConfig(Config):
         check(self.clips_per_violation >= 2, "surprise.clips_per_violation must be at least 2")
         check(self.calibration_clips >= 2, "surprise.calibration_clips must be at least 2")
         check(self.horizons >= 1, f"surprise.horizons must be at least 1, got {self.horizons}")
+        check(self.scale in SCALES, f"surprise.scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
         check(self.length >= 24, f"surprise.length must be at least 24 frames (events fall in frames 8-23), "
                                  f"got {self.length}")
         check(self.clips_per_violation <= _SEEDS_PER_VIOLATION,
@@ -73,10 +84,10 @@ class SurpriseConfig(Config):
 @torch.no_grad()
 def prediction_residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frameskip: int = 1,
                          horizons: int = 1) -> np.ndarray:
-    """Squared latent residuals of open-loop predictions: clips uint8 (N, L, H, W, C), actions (N, L, A).
+    """Latent residuals of open-loop predictions: clips uint8 (N, L, H, W, C), actions (N, L, A).
 
-    Returns (N, horizons, L, D): entry [:, k-1, t] is the residual of frame t's embedding against
-    its prediction made k model steps earlier, from the real frames before and the real actions.
+    Returns (N, horizons, L, D): entry [:, k-1, t] is the prediction of frame t's embedding made k
+    model steps earlier, from the real frames before and the real actions, minus that embedding.
     The model sees every `frameskip`-th frame; entries with no prediction are NaN.
     """
     model.eval()
@@ -100,32 +111,53 @@ def prediction_residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarr
     out = np.full((n, horizons, length, z.shape[-1]), np.nan)
     for i, s in enumerate(starts):
         for k in range(1, min(horizons, steps - 1 - s) + 1):
-            out[:, k - 1, (s + k) * f] = ((pred[:, i, k - 1] - z[:, s + k]) ** 2).double().cpu().numpy()
+            out[:, k - 1, (s + k) * f] = (pred[:, i, k - 1] - z[:, s + k]).double().cpu().numpy()
     return out
 
 
 def frame_errors(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frameskip: int = 1) -> np.ndarray:
     """One-step latent prediction error per frame (N, L); NaN where the model predicts nothing."""
-    return prediction_residuals(model, clips, actions, frameskip, 1)[:, 0].mean(axis=-1)
+    return (prediction_residuals(model, clips, actions, frameskip, 1)[:, 0] ** 2).mean(axis=-1)
 
 
 class SurpriseScale:
     """Measures residuals in units of their typical size on possible clips.
 
-    Each latent dimension's squared residual is divided by its mean on possible clips (per
-    prediction horizon), so a change in a quiet dimension counts as much as one in a busy
-    dimension; the result is z-scored per horizon, and a frame's surprise is the mean z-score
-    over the horizons that predicted it.
+    Per prediction horizon, a residual's error is its squared Mahalanobis distance under the second
+    moments of the possible clips' residuals (``covariance``; their correlations are shrunk toward
+    none by Ledoit-Wolf, since a thousand or so residuals estimate a 128 x 128 matrix), or the same with
+    the off-diagonal moments left out (``diagonal``: each dimension's squared residual over its mean,
+    so a change in a quiet dimension counts as much as one in a busy dimension). Either is divided
+    by the dimension count and z-scored per horizon; a frame's surprise is the mean z-score over the
+    horizons that predicted it.
     """
 
-    def __init__(self, possible_residuals: np.ndarray) -> None:  # (N, K, L, D)
-        self.dim_scale = np.nanmean(possible_residuals, axis=(0, 2)) + 1e-12  # (K, D)
+    def __init__(self, possible_residuals: np.ndarray, kind: str = "covariance") -> None:  # (N, K, L, D)
+        if kind not in SCALES:
+            raise ValueError(f"unknown surprise scale {kind!r}; valid: {', '.join(SCALES)}")
+        self.kind = kind
+        horizons = possible_residuals.shape[1]
+        self.precision = np.stack([self._precision(possible_residuals[:, k]) for k in range(horizons)])  # (K, D, D)
         errors = self._errors(possible_residuals)  # (N, K, L)
         self.mean = np.nanmean(errors, axis=(0, 2))  # (K,)
         self.std = np.nanstd(errors, axis=(0, 2)) + 1e-12
 
+    def _precision(self, residuals: np.ndarray) -> np.ndarray:
+        """The inverse second-moment matrix (D, D) of one horizon's residuals (N, L, D), NaN rows left out."""
+        rows = residuals.reshape(-1, residuals.shape[-1])
+        rows = rows[~np.isnan(rows).any(axis=1)]
+        rms = np.sqrt(np.mean(rows ** 2, axis=0)) + 1e-12
+        if self.kind == "diagonal":
+            return np.diag(1.0 / rms ** 2)
+        # Shrink the correlations, not the raw moments: Ledoit-Wolf pulls toward a multiple of the identity,
+        # which would drown a quiet dimension in the busy ones' scale. Moments are about zero, like the
+        # diagonal's, so a prediction that is off on average is surprising.
+        correlation_precision = LedoitWolf(assume_centered=True).fit(rows / rms).precision_
+        return correlation_precision / rms[:, None] / rms[None, :]
+
     def _errors(self, residuals: np.ndarray) -> np.ndarray:
-        return (residuals / self.dim_scale[None, :, None, :]).mean(axis=-1)
+        quadratic = np.einsum("nkld,kde,nkle->nkl", residuals, self.precision, residuals)
+        return quadratic / residuals.shape[-1]
 
     def __call__(self, residuals: np.ndarray) -> np.ndarray:
         """Per-frame surprise (N, L), NaN where nothing was predicted."""
@@ -183,7 +215,7 @@ def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int) -> Surp
                                   length=config.length, size=model.config.image_size)
         residuals.append(prediction_residuals(model, np.stack([p.possible for p in pairs]),
                                               np.stack([p.actions for p in pairs]), frameskip, config.horizons))
-    return SurpriseScale(np.concatenate(residuals))
+    return SurpriseScale(np.concatenate(residuals), config.scale)
 
 
 def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: SurpriseConfig | None = None,
@@ -226,7 +258,8 @@ def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: 
 def format_surprise_table(result: dict[str, Any]) -> str:
     cfg = result["config"]
     lines = [f"surprise on {result['world']}: {cfg['clips_per_violation']} pairs per violation, "
-             f"{cfg['length']} frames; peak z-scored one-step latent error",
+             f"{cfg['length']} frames; peak z-scored latent error ({cfg['scale']} scale, "
+             f"{cfg['horizons']} horizon{'s' if cfg['horizons'] > 1 else ''})",
              f"  {'violation':<16} {'AUROC':>6} {'paired acc':>11} {'median peak: possible':>22} {'impossible':>11}"]
     for name, r in result["violations"].items():
         lines.append(f"  {name:<16} {r['auroc']:>6.3f} {r['paired_accuracy']:>11.2f} "

@@ -11,6 +11,7 @@ from openami.data import open_dataset
 from openami.evaluation.probe import ProbeConfig, fit_probes, probe, score
 from openami.evaluation.rollout import held_out_episodes, rollout_errors
 from openami.evaluation.surprise import (
+    SCALES,
     SurpriseConfig,
     SurpriseScale,
     evaluate_surprise,
@@ -118,20 +119,35 @@ def test_k_step_residuals_compare_each_frame_with_its_prediction_k_steps_earlier
     clips[0, :, :, :, 0] = (np.arange(8) * 10)[:, None, None]  # red brightness rises 10 per frame
     res = prediction_residuals(MeanColourModel(history=1), clips, np.zeros((1, 8, 2), np.float32), horizons=3)
     assert res.shape == (1, 3, 8, 3)
-    for k in (1, 2, 3):  # "no change" predicted k frames earlier misses by 10 k
+    for k in (1, 2, 3):  # "no change" predicted k frames earlier falls 10 k short
         assert np.isnan(res[0, k - 1, :k]).all()
-        assert np.allclose(res[0, k - 1, k:, 0], (10 * k / 255) ** 2)
+        assert np.allclose(res[0, k - 1, k:, 0], -10 * k / 255)
 
 
-def test_surprise_scale_weighs_a_quiet_dimension_like_a_busy_one():
+@pytest.mark.parametrize("kind", SCALES)
+def test_surprise_scale_weighs_a_quiet_dimension_like_a_busy_one(kind):
     rng = np.random.default_rng(0)
-    possible = rng.normal(size=(50, 1, 20, 2)) ** 2 * np.array([100.0, 0.01])  # busy and quiet dims
-    scale = SurpriseScale(possible)
+    possible = rng.normal(size=(50, 1, 20, 2)) * np.array([10.0, 0.1])  # busy and quiet dims
+    scale = SurpriseScale(possible, kind)
     assert abs(np.nanmean(scale(possible))) < 1e-6  # z-scored on what it was calibrated on
     quiet_jump = np.zeros((1, 1, 20, 2))
-    quiet_jump[0, 0, 10, 1] = 1.0  # 100x the quiet dimension's typical size, 1 % of the busy one's
+    quiet_jump[0, 0, 10, 1] = 1.0  # 10x the quiet dimension's typical size, 10 % of the busy one's
     surprise = scale(quiet_jump)[0]
     assert np.argmax(surprise) == 10 and surprise[10] > 10
+
+
+def test_covariance_scale_flags_an_error_unlike_the_usual_ones_where_the_diagonal_cannot():
+    # On possible clips the model errs along (1, 1) only: both dimensions off together.
+    rng = np.random.default_rng(0)
+    common = rng.normal(size=(50, 1, 20, 1))
+    possible = np.concatenate([common, common], axis=-1) + 0.05 * rng.normal(size=(50, 1, 20, 2))
+    usual, unusual = np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2))
+    usual[0, 0, 1], unusual[0, 0, 1] = (1.5, 1.5), (1.5, -1.5)  # the same size per dimension
+    covariance, diagonal = SurpriseScale(possible, "covariance"), SurpriseScale(possible, "diagonal")
+    assert covariance(unusual)[0, 1] > 10 * max(covariance(usual)[0, 1], 1.0)
+    assert np.isclose(diagonal(unusual)[0, 1], diagonal(usual)[0, 1])
+    with pytest.raises(ValueError, match="valid: covariance, diagonal"):
+        SurpriseScale(possible, "full")
 
 
 def test_a_violation_type_is_scored_on_the_same_pairs_whichever_types_are_chosen():
