@@ -1,13 +1,14 @@
-"""Which pass-throughs a physics model misses: AUROC by how deep the body sinks and how fast it moves.
+"""Which pass-throughs a physics model misses: AUROC by how deep and fast the body goes, and how many boxes there are.
 
 python benchmarks/pass_through_misses.py RUN [RUN ...]            # tuning pairs (seed 7,000,000), 100 of them
 python benchmarks/pass_through_misses.py RUN --seed 3000000       # the pairs of the published table instead
 
 For each run: the pass-through pairs split into thirds by depth (how far the body sinks into the ledge or the
-other body; at least about 2 px by the generator's rule) and by the body's speed before the event, with AUROC and
-paired accuracy per third; the missed pairs (impossible twin not peaking higher) split into those decided before
-the event (a legal contact earlier in the clip, shared by both twins, surprises more) and those where the possible
-twin's own contact surprises as much; and, as a diagnostic that is not the protocol, the AUROC of peaks taken
+other body; at least about 2 px by the generator's rule) and by the body's speed before the event, and by how many
+of the world's three bodies are boxes (a box's bounce depends on its angle, which the code does not hold), with
+AUROC and paired accuracy per part; the missed pairs (impossible twin not peaking higher) split into those decided
+before the event (a legal contact earlier in the clip, shared by both twins, surprises more) and those where the
+possible twin's own contact surprises as much; and, as a diagnostic that is not the protocol, the AUROC of peaks taken
 after the event only. Writes benchmarks/results/pass-through-misses.json, one entry per run and seed (others are kept).
 """
 
@@ -25,7 +26,7 @@ from provenance import ROOT, print_table, provenance, write_json
 from openami.errors import USER_ERRORS
 from openami.evaluation.surprise import SurpriseConfig, calibrate, prediction_residuals, scored_pairs, separation
 from openami.training import load_model
-from openami.worlds.physics import NUM_FIELDS
+from openami.worlds.physics import NUM_BODIES, NUM_FIELDS, STATE_FIELDS
 
 
 def thirds(values: np.ndarray, peak_possible: np.ndarray, peak_impossible: np.ndarray) -> list[dict[str, Any]]:
@@ -34,6 +35,15 @@ def thirds(values: np.ndarray, peak_possible: np.ndarray, peak_impossible: np.nd
     bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, 2)
     return [{"from": float(edges[i]), "to": float(edges[i + 1]), "pairs": int((bins == i).sum()),
              **separation(peak_possible[bins == i], peak_impossible[bins == i])} for i in range(3)]
+
+
+def by_boxes(pairs: list[Any], peak_possible: np.ndarray, peak_impossible: np.ndarray) -> list[dict[str, Any]]:
+    """Separation of the pairs by how many bodies of their world are boxes (0 to NUM_BODIES)."""
+    box = [NUM_FIELDS * b + STATE_FIELDS.index("box") for b in range(NUM_BODIES)]
+    boxes = np.array([int((p.possible_state[0, box] > 0.5).sum()) for p in pairs])
+    return [{"boxes": k, "pairs": int((boxes == k).sum()),
+             **separation(peak_possible[boxes == k], peak_impossible[boxes == k])}
+            for k in range(NUM_BODIES + 1) if (boxes == k).sum() >= 2]
 
 
 def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
@@ -60,6 +70,7 @@ def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
     return {"overall": separation(peak_possible, peak_impossible),
             "by_depth": thirds(depth, peak_possible, peak_impossible),
             "by_speed": thirds(speed, peak_possible, peak_impossible),
+            "by_boxes": by_boxes(pairs, peak_possible, peak_impossible),
             "missed": int(missed.sum()),
             "missed_before_event": int((missed & (before_possible >= after_impossible)).sum()),
             "missed_by_own_contact": int((missed & (before_possible < after_impossible)).sum()),
@@ -72,6 +83,9 @@ def rows(name: str, r: dict[str, Any]) -> list[tuple[str, ...]]:
         for third in r[split]:
             out.append(("", f"{split[3:]} {third['from']:.3f}-{third['to']:.3f} {unit}", f"{third['auroc']:.3f}",
                         f"{third['paired_accuracy']:.2f}", str(third["pairs"])))
+    for part in r.get("by_boxes", []):
+        out.append(("", f"{part['boxes']} box{'es' if part['boxes'] != 1 else ''} in the world", f"{part['auroc']:.3f}",
+                    f"{part['paired_accuracy']:.2f}", str(part["pairs"])))
     return out
 
 
@@ -88,7 +102,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"== {run}", flush=True)
         name = run.resolve().name if args.seed == TUNING_SEED else f"{run.resolve().name} (seed {args.seed})"
         try:
-            results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed}),
+            results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed,
+                                           "scale": SurpriseConfig().scale}),
                              **analyse(run, args.clips, args.seed)}
         except USER_ERRORS as error:
             raise SystemExit(f"pass_through_misses.py: {error}") from None

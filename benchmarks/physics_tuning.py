@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     names = [run.resolve().name + ("" if args.scale == "covariance" else f" ({args.scale})") for run in args.runs]
-    for run, name in zip(args.runs, names):
+    for run, name in zip(args.runs, names, strict=True):
         print(f"== {run}", flush=True)
         started = provenance({"run": str(run), "clips": args.clips, "seed": TUNING_SEED, "scale": args.scale})
         try:
