@@ -11,6 +11,7 @@ import torch
 import torch.multiprocessing as mp
 
 from openami import distributed
+from openami.losses import episode_contrast
 from openami.models import ModelConfig, WorldModel
 from openami.training.config import TrainConfig
 from openami.training.trainer import JEPAObjective, PixelReconstruction
@@ -23,19 +24,23 @@ BATCH = 8  # windows in the global batch
 def _batch() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(3)
     return {"pixels": torch.randint(0, 256, (BATCH, 4, 3, 16, 16), generator=g, dtype=torch.uint8),
-            "actions": torch.randn(BATCH, 3, 2, generator=g)}
+            "actions": torch.randn(BATCH, 3, 2, generator=g),
+            "episode_frame": torch.randint(0, 256, (BATCH, 3, 16, 16), generator=g, dtype=torch.uint8)}
 
 
 def _loss_and_grads(regularizer: str, ranks: distributed.Ranks) -> tuple[float, dict[str, torch.Tensor]]:
     """One training step's loss (averaged over ranks) and gradients, on this rank's slice; the gradients
     hold the global batch's per-window errors too (under 'window_error', what train.hard_fraction draws by).
 
-    'sigreg+reconstruction' adds the auxiliary pixel loss of train.reconstruction_weight."""
+    'sigreg+reconstruction' adds the auxiliary pixel loss of train.reconstruction_weight; 'sigreg+contrast' the
+    episode contrast of train.episode_contrast_weight, whose per-rank losses the gradients hold as 'contrast_loss'."""
     torch.manual_seed(0)
-    net = WorldModel(MODEL)
     regularizer, _, auxiliary = regularizer.partition("+")
-    reconstruction = PixelReconstruction(MODEL, torch.full((3,), 0.5), 1.0) if auxiliary else None
-    objective = JEPAObjective(net, TrainConfig(regularizer=regularizer, reg_weight=0.5), reconstruction)
+    model = MODEL.replace(cnn_pooled_dims=4) if auxiliary == "contrast" else MODEL
+    net = WorldModel(model)
+    reconstruction = PixelReconstruction(model, torch.full((3,), 0.5), 1.0) if auxiliary == "reconstruction" else None
+    train = TrainConfig(regularizer=regularizer, reg_weight=0.5, episode_contrast_weight=float(auxiliary == "contrast"))
+    objective = JEPAObjective(net, train, reconstruction)
     if ranks.world_size > 1:
         objective = torch.nn.parallel.DistributedDataParallel(objective)
     batch = {k: v[ranks.slice(BATCH)] for k, v in _batch().items()}
@@ -43,6 +48,8 @@ def _loss_and_grads(regularizer: str, ranks: distributed.Ranks) -> tuple[float, 
     loss.backward()
     grads = {name: p.grad.clone() for name, p in net.named_parameters()}
     grads["window_error"] = distributed.gather_rows(parts["window_error"])
+    if "contrast_loss" in parts:
+        grads["contrast_loss"] = distributed.gather_rows(parts["contrast_loss"].detach().reshape(1))
     return distributed.mean_over_ranks(loss.detach()).item(), grads
 
 
@@ -83,6 +90,22 @@ def test_two_ranks_with_half_batches_match_one_process(regularizer, tmp_path):
         torch.testing.assert_close(two["grads"][name], grad, atol=1e-5, rtol=0, msg=lambda m, n=name: f"{n}: {m}")
     # The check has teeth: per-rank statistics (what LeWorldModel's SIGReg does) give other gradients.
     assert any(g.abs().max() > 1e-4 for g in one_grads.values())
+
+
+def test_episode_contrast_under_two_ranks_contrasts_each_rank_s_own_windows(tmp_path):
+    """Each rank's partners are its own windows' (negatives per process, as TrainConfig documents), while the
+    codes are those of the global batch (its synchronised batch statistics), as without the contrast."""
+    out = str(tmp_path / "rank0.pt")
+    mp.spawn(_rank_main, args=(_free_port(), "sigreg+contrast", out), nprocs=2, join=True)
+    per_rank = torch.load(out)["grads"]["contrast_loss"]
+    torch.manual_seed(0)
+    net, batch = WorldModel(MODEL.replace(cnn_pooled_dims=4)), _batch()
+    with torch.no_grad():
+        first, partner = net.encode(batch["pixels"])[:, 0, -4:], net.encode_pooled(batch["episode_frame"])
+    halves = torch.stack([episode_contrast(first[s], partner[s])
+                          for s in (slice(0, BATCH // 2), slice(BATCH // 2, BATCH))])
+    torch.testing.assert_close(per_rank, halves, atol=1e-5, rtol=0)
+    assert abs(episode_contrast(first, partner).item() - halves.mean().item()) > 1e-3  # 8 candidates, not 4
 
 
 def test_per_rank_statistics_would_differ():
