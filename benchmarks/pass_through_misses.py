@@ -56,7 +56,8 @@ def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
     pairs = scored_pairs("pass_through", config, model.config.image_size)
     actions = np.stack([p.actions for p in pairs])
     possible, impossible = (scale(prediction_residuals(model, np.stack([getattr(p, twin) for p in pairs]), actions,
-                                                       frameskip)) for twin in ("possible", "impossible"))
+                                                       frameskip, config.horizons))
+                            for twin in ("possible", "impossible"))
     events = np.array([p.event_frame for p in pairs])
     after = np.arange(possible.shape[1])[None, :] >= events[:, None]
     peak_possible, peak_impossible = np.nanmax(possible, axis=1), np.nanmax(impossible, axis=1)
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         name = run.resolve().name if args.seed == TUNING_SEED else f"{run.resolve().name} (seed {args.seed})"
         try:
             results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed,
-                                           "scale": SurpriseConfig().scale}),
+                                           "scale": SurpriseConfig().scale,
+                                           "horizons": SurpriseConfig().horizons}),
                              **analyse(run, args.clips, args.seed)}
         except USER_ERRORS as error:
             raise SystemExit(f"pass_through_misses.py: {error}") from None

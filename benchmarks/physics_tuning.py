@@ -11,7 +11,8 @@ held-out episodes, which says whether the code holds shape at all (chance is abo
 ratio (copy-last error / model error) at 1 and 5 steps; the training seconds from the run's log.
 Choose variants here, then score only the chosen one on the test seeds, so that the published figures
 are not tuned on. Writes benchmarks/results/physics-tuning.json, one entry per run (others are kept);
-entries whose settings name no scale were scored before the covariance scale, per dimension.
+entries whose settings name no scale were scored before the covariance scale, per dimension, and those that
+name no horizons were scored by one-step predictions alone (see benchmarks/surprise_horizons.py).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     names = [run.resolve().name + ("" if args.scale == "covariance" else f" ({args.scale})") for run in args.runs]
     for run, name in zip(args.runs, names, strict=True):
         print(f"== {run}", flush=True)
-        started = provenance({"run": str(run), "clips": args.clips, "seed": TUNING_SEED, "scale": args.scale})
+        started = provenance({"run": str(run), "clips": args.clips, "seed": TUNING_SEED, "scale": args.scale,
+                              "horizons": SurpriseConfig().horizons})
         try:
             results[name] = {**started, **score_run(run, args.clips, args.scale)}
         except USER_ERRORS as error:

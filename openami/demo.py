@@ -120,7 +120,7 @@ def _understanding_html(found: dict[str, Any]) -> str:
     if "surprise" in found:
         rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{r['auroc']:.3f}</td><td>{r['paired_accuracy']:.2f}</td>"
                        f"<td>{r['pairs']}</td></tr>" for n, r in found["surprise"]["violations"].items())
-        parts.append("<h2>Surprise at impossible events</h2><p>Peak one-step prediction error of impossible clips "
+        parts.append("<h2>Surprise at impossible events</h2><p>Peak latent prediction error of impossible clips "
                      "against their possible twins (AUROC 0.5 = chance).</p><table border=1 cellspacing=0>"
                      f"<tr><th>violation</th><th>AUROC</th><th>paired accuracy</th><th>pairs</th></tr>{rows}</table>"
                      '<img src="understanding/surprise.png" width="100%">')

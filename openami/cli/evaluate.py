@@ -85,9 +85,10 @@ def _add_surprise(kinds) -> None:
     p = kinds.add_parser("surprise", help="AUROC of surprise at impossible events",
                          description="Generate pairs of clips in the physics world, a possible one and an impossible "
                                      "twin identical up to an event frame (teleport, vanish, appear, pass-through, "
-                                     "velocity jump, colour or shape change). Surprise is the one-step latent "
-                                     "prediction error measured against the errors on possible clips and "
-                                     "z-scored; a clip's score is its peak. "
+                                     "velocity jump, colour or shape change). Surprise is the latent "
+                                     "prediction error (of predictions made one and two steps before, by default) "
+                                     "measured against the errors on possible clips and z-scored; a clip's score "
+                                     "is its peak. "
                                      "Prints AUROC per violation type; writes surprise.json and surprise.png.")
     _common(p, "folder for surprise.json and surprise.png (default: RUN/eval)")
     p.add_argument("--clips", type=int, default=50, help="pairs per violation type (default 50)")
@@ -95,8 +96,9 @@ def _add_surprise(kinds) -> None:
     p.add_argument("--scale", default="covariance",
                    help="covariance: measure a residual by the covariance of the residuals on possible clips; "
                         "diagonal: per dimension alone, as scored before this option existed (default: covariance)")
-    p.add_argument("--horizons", type=int, default=1,
-                   help="average the errors of predictions made 1..N steps before each frame (default 1)")
+    p.add_argument("--horizons", type=int, default=2,
+                   help="average the errors of predictions made 1..N steps before each frame (default 2: a "
+                        "slow pass-through drifts further from a prediction made before it began)")
     p.set_defaults(handler=run_surprise)
 
 

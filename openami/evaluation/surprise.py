@@ -2,14 +2,15 @@
 
 Each test pair is a possible clip and an impossible twin that is pixel-identical up to an event
 frame where physics is broken (see `openami.worlds.violations`). A frame's surprise is the
-world model's one-step latent prediction error, measured against the errors it makes on
-separate possible clips (by their covariance, or per dimension) and z-scored; a clip's score is
-its peak surprise. AUROC per violation type says
+world model's latent prediction error (of its predictions made one and two steps before), measured
+against the errors it makes on separate possible clips (by their covariance, or per dimension) and
+z-scored; a clip's score is its peak surprise. AUROC per violation type says
 how well the peak separates impossible clips from possible ones (0.5 = chance).
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -55,11 +56,13 @@ class SurpriseConfig(Config):
     """Frames per clip."""
     violations: tuple[str, ...] = ()
     """Violation types to score (empty: all of them)."""
-    horizons: int = 1
+    horizons: int = 2
     """A frame's surprise averages the errors of its predictions made 1..horizons model steps earlier.
 
-    One step scored best on tuning seeds: longer open-loop predictions also miss legal
-    collisions, which raises the surprise of possible clips as much as of impossible ones."""
+    Two steps raised pass-through on the tuning pairs of all seven physics models tried (by 0.008 to
+    0.022; BENCHMARKS.md): a body sinking slowly into a solid drifts further from a prediction made
+    before it began than from one made a step later. Three or four steps gained no more, and each
+    step costs velocity jumps about 0.01, since open-loop predictions also miss legal collisions."""
     scale: str = "covariance"
     """How a frame's latent residual is measured against the residuals of possible clips: ``covariance``,
     its Mahalanobis distance under their covariance (Ledoit-Wolf shrunk), so that an error along a direction
@@ -142,6 +145,14 @@ class SurpriseScale:
         self.mean = np.nanmean(errors, axis=(0, 2))  # (K,)
         self.std = np.nanstd(errors, axis=(0, 2)) + 1e-12
 
+    def leading(self, horizons: int) -> SurpriseScale:
+        """The same scale over the first `horizons` horizons only: what calibrating with that many gives."""
+        if not 1 <= horizons <= len(self.precision):
+            raise ValueError(f"this scale holds horizons 1..{len(self.precision)}, not {horizons}")
+        fewer = copy.copy(self)
+        fewer.precision, fewer.mean, fewer.std = (a[:horizons] for a in (self.precision, self.mean, self.std))
+        return fewer
+
     def _precision(self, residuals: np.ndarray) -> np.ndarray:
         """The inverse second-moment matrix (D, D) of one horizon's residuals (N, L, D), NaN rows left out."""
         rows = residuals.reshape(-1, residuals.shape[-1])
@@ -161,6 +172,9 @@ class SurpriseScale:
 
     def __call__(self, residuals: np.ndarray) -> np.ndarray:
         """Per-frame surprise (N, L), NaN where nothing was predicted."""
+        if residuals.shape[1] != len(self.precision):
+            raise ValueError(f"residuals of {residuals.shape[1]} horizons against a scale calibrated on "
+                             f"{len(self.precision)}: compute both with the same surprise.horizons")
         z = (self._errors(residuals) - self.mean[None, :, None]) / self.std[None, :, None]
         with warnings.catch_warnings():  # frames no horizon predicted are all-NaN, and stay NaN
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -164,3 +164,38 @@ def test_a_violation_type_is_scored_on_the_same_pairs_whichever_types_are_chosen
 def test_surprise_clips_too_short_for_their_events_are_refused():
     with pytest.raises(ValueError, match="surprise.length must be at least 24"):
         SurpriseConfig(length=16)
+
+
+def test_a_frames_surprise_averages_its_z_scores_over_the_horizons_that_predicted_it():
+    rng = np.random.default_rng(0)
+    possible = rng.normal(size=(40, 2, 12, 3)) * np.array([1.0, 2.0])[None, :, None, None]
+    scale = SurpriseScale(possible, "covariance")
+    residuals = rng.normal(size=(1, 2, 12, 3))
+    residuals[0, 1, 0] = np.nan  # nothing predicted frame 0 two steps earlier
+    per_horizon = [SurpriseScale(possible[:, [k]], "covariance")(residuals[:, [k]])[0] for k in (0, 1)]
+    surprise = scale(residuals)[0]
+    assert np.isclose(surprise[0], per_horizon[0][0])
+    assert np.allclose(surprise[1:], (per_horizon[0][1:] + per_horizon[1][1:]) / 2)
+
+
+def test_the_cli_scores_surprise_over_the_configs_horizons_by_default():
+    from openami.cli.main import build_parser
+
+    args = build_parser().parse_args(["eval", "surprise", "--run", "RUN"])
+    assert args.horizons == SurpriseConfig().horizons == 2
+
+
+def test_residuals_of_other_horizons_than_the_calibration_are_refused():
+    scale = SurpriseScale(np.random.default_rng(0).normal(size=(20, 2, 10, 3)), "covariance")
+    with pytest.raises(ValueError, match="same surprise.horizons"):
+        scale(np.zeros((1, 1, 10, 3)))
+
+
+def test_a_scale_cut_to_its_leading_horizons_equals_one_calibrated_on_them():
+    possible = np.random.default_rng(0).normal(size=(30, 3, 10, 4)) * np.array([1.0, 2.0, 3.0])[None, :, None, None]
+    residuals = np.random.default_rng(1).normal(size=(2, 3, 10, 4))
+    full = SurpriseScale(possible, "covariance")
+    assert np.allclose(full.leading(2)(residuals[:, :2]), SurpriseScale(possible[:, :2], "covariance")(residuals[:, :2]))
+    assert np.allclose(full(residuals), full.leading(3)(residuals))
+    with pytest.raises(ValueError, match="horizons 1..3, not 4"):
+        full.leading(4)
