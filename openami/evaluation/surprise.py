@@ -59,10 +59,10 @@ class SurpriseConfig(Config):
     horizons: int = 2
     """A frame's surprise averages the errors of its predictions made 1..horizons model steps earlier.
 
-    Two steps raised pass-through on the tuning pairs of all seven physics models tried (by 0.008 to
-    0.022; BENCHMARKS.md): a body sinking slowly into a solid drifts further from a prediction made
-    before it began than from one made a step later. Three or four steps gained no more, and each
-    step costs velocity jumps about 0.01, since open-loop predictions also miss legal collisions."""
+    Two steps raised pass-through on the tuning pairs of all 13 full-length physics models tried (by
+    0.005 to 0.022; BENCHMARKS.md): a body sinking slowly into a solid drifts further from a prediction
+    made before it began than from one made a step later. Three steps gained 0.001 more on average, and
+    each step costs velocity jumps about 0.01, since open-loop predictions also miss legal collisions."""
     scale: str = "covariance"
     """How a frame's latent residual is measured against the residuals of possible clips: ``covariance``,
     its Mahalanobis distance under their covariance (Ledoit-Wolf shrunk), so that an error along a direction
