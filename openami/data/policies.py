@@ -28,10 +28,13 @@ class PolicyConfig(Config):
     """Correlation of consecutive actions (momentum policy): 0 is white noise, near 1 straight runs."""
     scale: float = 1.0
     """Stationary standard deviation of each action component before clipping."""
+    wander: float = 0.25
+    """Share of the 'contact' policy's segments that wander as the momentum random walk instead of steering."""
 
     def __post_init__(self) -> None:
         check(0 <= self.momentum < 1, f"policy.momentum must be in [0, 1), got {self.momentum}")
         check(self.scale > 0, f"policy.scale must be positive, got {self.scale}")
+        check(0 <= self.wander <= 1, f"policy.wander must be in [0, 1], got {self.wander}")
 
 
 @POLICIES.register("momentum")
@@ -132,10 +135,11 @@ class ContactSeeking:
 
     Under a random walk the red body rarely meets anything and the other two soon lie still, so
     collisions and bounces, the events surprise tests are about, are rare in the data. This policy
-    repeats segments of 8-20 steps: steer the red body at one of the other bodies (half the
-    segments), at a point just above the ledge (a quarter), or wander as the momentum random walk
-    (a quarter). Steering asks for a velocity of 1.5 arena/s towards the target and pushes by the
-    difference, with Gaussian noise (``scale`` x 0.3). Reads ``info["state"]`` laid out as PhysicsEnv's.
+    repeats segments of 8-20 steps: steer the red body at one of the other bodies, at a point just
+    above the ledge (half as often), or wander as the momentum random walk (``wander`` of the
+    segments; by default a quarter, leaving a half for the bodies and a quarter for the ledge).
+    Steering asks for a velocity of 1.5 arena/s towards the target and pushes by the difference,
+    with Gaussian noise (``scale`` x 0.3). Reads ``info["state"]`` laid out as PhysicsEnv's.
     """
 
     SPEED = 1.5
@@ -151,10 +155,10 @@ class ContactSeeking:
 
     def _new_segment(self) -> None:
         p = self.physics
-        draw = self.rng.random()
-        if draw < 0.5:
+        draw, steer = self.rng.random(), 1.0 - self.config.wander
+        if draw < steer * 2 / 3:
             self.target = int(self.rng.integers(1, p.NUM_BODIES))
-        elif draw < 0.75:
+        elif draw < steer:
             self.target = np.array([self.rng.uniform(*p.LEDGE_X), p.LEDGE_Y + 0.15])
         else:
             self.target = None

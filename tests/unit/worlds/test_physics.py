@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from openami.config import ConfigError
 from openami.data.policies import POLICIES, PolicyConfig
 from openami.worlds import PhysicsEnv, make_world
 from openami.worlds.physics import (
@@ -251,14 +252,14 @@ def test_physics_quantities_read_the_shape_per_row() -> None:
     assert np.abs(angle[3] - angle[2]).max() > 0.5  # a ball: the spoke shows the 90° turn
 
 
-def _contacts_per_episode(policy: str, episodes: int = 6) -> dict[str, float]:
+def _contacts_per_episode(policy: str, episodes: int = 6, wander: float = 0.25) -> dict[str, float]:
     """Collisions that start per 100-step episode under a data policy: between two bodies, or with the ledge."""
     env = _env()
     low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
     counts = {"body": 0, "ledge": 0}
     for seed in range(episodes):
         _, info = env.reset(seed=seed)
-        act = POLICIES.get(policy)(PolicyConfig(name=policy), low, high, np.random.default_rng(seed))
+        act = POLICIES.get(policy)(PolicyConfig(name=policy, wander=wander), low, high, np.random.default_rng(seed))
         for _ in range(99):
             action = act(info)
             assert np.all(np.abs(action) <= 1)
@@ -277,3 +278,11 @@ def test_contact_policy_makes_bodies_collide_and_hit_the_ledge_more_often() -> N
     with pytest.raises(ValueError, match="physics world"):
         POLICIES.get("contact")(PolicyConfig(name="contact"), -np.ones(2), np.ones(2),
                                 np.random.default_rng(0))({"state": np.zeros(2)})
+
+
+def test_contact_policy_steers_less_as_it_wanders_more() -> None:
+    always_steer = _contacts_per_episode("contact", wander=0.0)
+    never_steer = _contacts_per_episode("contact", wander=1.0)
+    assert always_steer["body"] + always_steer["ledge"] > 1.5 * (never_steer["body"] + never_steer["ledge"])
+    with pytest.raises(ConfigError, match="policy.wander"):
+        PolicyConfig(name="contact", wander=1.5)
