@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from physics_tuning import TUNING_SEED
 from provenance import ROOT, print_table, provenance, write_json
+from sklearn.metrics import roc_auc_score
 
 from openami.errors import USER_ERRORS
 from openami.evaluation.surprise import SurpriseConfig, calibrate, prediction_residuals, scored_pairs, separation
@@ -58,8 +59,9 @@ def by_body(pairs: list[Any], peak_possible: np.ndarray, peak_impossible: np.nda
         for solid in ("ledge", "body"):
             mine = np.array([p.body == body and (p.details["other"] == "ledge") == (solid == "ledge") for p in pairs])
             if mine.sum() >= 2:
-                parts.append({"body": name, "through": solid, "pairs": int(mine.sum()),
-                              "auroc": separation(peak_possible, peak_impossible[mine])["auroc"]})
+                labels = np.r_[np.zeros(len(peak_possible)), np.ones(mine.sum())]
+                auroc = roc_auc_score(labels, np.r_[peak_possible, peak_impossible[mine]])
+                parts.append({"body": name, "through": solid, "pairs": int(mine.sum()), "auroc": float(auroc)})
     return parts
 
 
