@@ -47,6 +47,11 @@ class TrainConfig(Config):
     what they can tell episodes apart by is what an episode keeps and a frame shows: in the physics world,
     each body's shape, which prediction alone leaves out of the code (BENCHMARKS.md). Its negatives are
     this process's rows of the batch."""
+    inverse_dynamics_weight: float = 0.0
+    """Weight of an auxiliary inverse-dynamics loss (0: none): a small MLP, used for training only, names
+    each action from the embeddings of the frames before, at and after it, with gradients into the
+    encoder. Prediction alone lets the encoder hold coarsely what is hard to predict, such as the pushed
+    body; naming the push asks for that body's motion precisely (BENCHMARKS.md)."""
     hard_fraction: float = 0.0
     """Share of each batch drawn in proportion to each window's last prediction error (0: every window
     uniformly). Rare events the model predicts badly (in the physics world, bounces off the ledge) are
@@ -86,6 +91,8 @@ class TrainConfig(Config):
               f"train.reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
         check(self.episode_contrast_weight >= 0,
               f"train.episode_contrast_weight must be >= 0, got {self.episode_contrast_weight}")
+        check(self.inverse_dynamics_weight >= 0,
+              f"train.inverse_dynamics_weight must be >= 0, got {self.inverse_dynamics_weight}")
         check(0 <= self.hard_fraction < 1, f"train.hard_fraction must be in [0, 1), got {self.hard_fraction}")
         check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
 

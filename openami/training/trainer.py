@@ -52,7 +52,8 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
                 reg_weight: float, generator: torch.Generator | None,
                 stop_target_gradient: bool = False,
                 reconstruction: PixelReconstruction | None = None,
-                episode_contrast_weight: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
+                episode_contrast_weight: float = 0.0,
+                inverse_dynamics: InverseDynamics | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss of one batch of windows; returns (total, parts) with the embeddings in parts['z'].
 
     parts['window_error'] is each of this rank's windows' prediction error, detached.
@@ -60,7 +61,8 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
     With `reconstruction`, its weighted pixel loss on each window's first frame is added
     (parts['recon_loss']). With `episode_contrast_weight`, the batch holds 'episode_frame' (another
     frame of each window's episode) and the episode contrast of the code's pooled dimensions between it
-    and the window's first frame is added (parts['contrast_loss']).
+    and the window's first frame is added (parts['contrast_loss']). With `inverse_dynamics`, its weighted
+    error at naming each action from the embeddings around it is added (parts['inverse_loss']).
 
     Under torchrun the regulariser sees the embeddings of every rank (`gather_rows`), so
     that it is the global batch's statistic; parts['z'] is that global batch.
@@ -84,6 +86,9 @@ def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regul
     if reconstruction is not None:
         recon = reconstruction(z[:, 0], batch["pixels"][:, 0])
         total, parts["recon_loss"] = total + reconstruction.weight * recon, recon
+    if inverse_dynamics is not None:
+        inverse = inverse_dynamics(z, batch["actions"])
+        total, parts["inverse_loss"] = total + inverse_dynamics.weight * inverse, inverse
     return total, parts
 
 
@@ -105,15 +110,34 @@ class PixelReconstruction(nn.Module):
                                          self.decoder.config.foreground_weight)
 
 
+class InverseDynamics(nn.Module):
+    """The auxiliary loss of `train.inverse_dynamics_weight`: a small MLP names each action from the
+    embeddings of the frames before, at and after it (velocity before and after the push), and its error
+    trains the encoder too, so the code keeps the pushed body's motion precisely."""
+
+    def __init__(self, model_config: ModelConfig, weight: float, hidden: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3 * model_config.latent_dim, hidden), nn.GELU(),
+                                 nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, model_config.action_dim))
+        self.weight = weight
+
+    def forward(self, z: Tensor, actions: Tensor) -> Tensor:  # z (B, L, D), actions (B, L-1, A)
+        # action k moves frame k to k+1: frames k-1, k, k+1 name it, for k = 1 .. L-2.
+        triplets = torch.cat([z[:, :-2], z[:, 1:-1], z[:, 2:]], dim=-1)
+        return nn.functional.mse_loss(self.net(triplets).float(), actions[:, 1:].float())
+
+
 class JEPAObjective(nn.Module):
     """The world model with its training loss as `forward`, the shape DDP wraps."""
 
     def __init__(self, model: WorldModel, train: TrainConfig,
-                 reconstruction: PixelReconstruction | None = None) -> None:
+                 reconstruction: PixelReconstruction | None = None,
+                 inverse_dynamics: InverseDynamics | None = None) -> None:
         super().__init__()
         self.model = model
         self.train_config = train
         self.reconstruction = reconstruction
+        self.inverse_dynamics = inverse_dynamics
 
     def forward(self, batch: dict[str, Tensor], generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
         cfg = self.train_config
@@ -121,7 +145,8 @@ class JEPAObjective(nn.Module):
             return jepa_losses(self.model, batch, self.model.config.history, cfg.regularizer,
                                cfg.reg_weight, generator, stop_target_gradient=cfg.target == "stopgrad",
                                reconstruction=self.reconstruction,
-                               episode_contrast_weight=cfg.episode_contrast_weight)
+                               episode_contrast_weight=cfg.episode_contrast_weight,
+                               inverse_dynamics=self.inverse_dynamics)
 
 
 def _autocast(model: nn.Module, precision: str) -> contextlib.AbstractContextManager:
@@ -190,7 +215,10 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
     if cfg.reconstruction_weight > 0:
         background = _background_colour(train_set, cfg.seed)
         reconstruction = PixelReconstruction(config.model, background, cfg.reconstruction_weight).to(device)
-    objective: nn.Module = JEPAObjective(net, cfg, reconstruction)
+    inverse_dynamics = None
+    if cfg.inverse_dynamics_weight > 0:
+        inverse_dynamics = InverseDynamics(config.model, cfg.inverse_dynamics_weight).to(device)
+    objective: nn.Module = JEPAObjective(net, cfg, reconstruction, inverse_dynamics)
     # The world model's parameters come first, as in runs without the auxiliary decoder.
     optimizer = torch.optim.AdamW(objective.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # Every rank draws the same global batch (and SIGReg the same directions) and keeps its rows.
@@ -206,6 +234,11 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
                 raise CheckpointError(f"{checkpoint} holds no auxiliary decoder, but the run's config asks for "
                                       "train.reconstruction_weight > 0: it was written by another configuration")
             reconstruction.load_state_dict(state["reconstruction"])
+        if inverse_dynamics is not None:
+            if "inverse_dynamics" not in state:
+                raise CheckpointError(f"{checkpoint} holds no inverse-dynamics head, but the run's config asks for "
+                                      "train.inverse_dynamics_weight > 0: it was written by another configuration")
+            inverse_dynamics.load_state_dict(state["inverse_dynamics"])
         optimizer.load_state_dict(state["optimizer"])
         try:
             sampler.load_state_dict(state)
@@ -257,7 +290,8 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             # The global batch's losses: the prediction loss is a mean over each rank's rows.
-            names = ["loss", "pred_loss", "reg_loss"] + [n for n in ("recon_loss", "contrast_loss") if n in parts]
+            names = ["loss", "pred_loss", "reg_loss"] + [n for n in ("recon_loss", "contrast_loss", "inverse_loss")
+                                                        if n in parts]
             losses = distributed.mean_over_ranks(torch.stack([loss] + [parts[n] for n in names[1:]]).float())
             loss_value = losses[0].item()
             if log is not None:
@@ -277,6 +311,8 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
                      "world_size": torch.tensor(ranks.world_size)}
             if reconstruction is not None:
                 state["reconstruction"] = reconstruction.state_dict()
+            if inverse_dynamics is not None:
+                state["inverse_dynamics"] = inverse_dynamics.state_dict()
             save_checkpoint(run_dir, done, net, state, keep=cfg.keep_checkpoints)
     bar.close()
     if log is not None:

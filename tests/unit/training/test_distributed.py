@@ -14,7 +14,7 @@ from openami import distributed
 from openami.losses import episode_contrast
 from openami.models import ModelConfig, WorldModel
 from openami.training.config import TrainConfig
-from openami.training.trainer import JEPAObjective, PixelReconstruction
+from openami.training.trainer import InverseDynamics, JEPAObjective, PixelReconstruction
 
 MODEL = ModelConfig(image_size=16, cnn_channels=(4, 8), cnn_stem=2, latent_dim=8, action_dim=2, history=2,
                     predictor_width=16, predictor_depth=1)
@@ -33,14 +33,16 @@ def _loss_and_grads(regularizer: str, ranks: distributed.Ranks) -> tuple[float, 
     hold the global batch's per-window errors too (under 'window_error', what train.hard_fraction draws by).
 
     'sigreg+reconstruction' adds the auxiliary pixel loss of train.reconstruction_weight; 'sigreg+contrast' the
-    episode contrast of train.episode_contrast_weight, whose per-rank losses the gradients hold as 'contrast_loss'."""
+    episode contrast of train.episode_contrast_weight, whose per-rank losses the gradients hold as 'contrast_loss';
+    'sigreg+inverse' the inverse-dynamics loss of train.inverse_dynamics_weight."""
     torch.manual_seed(0)
     regularizer, _, auxiliary = regularizer.partition("+")
     model = MODEL.replace(cnn_pooled_dims=4) if auxiliary == "contrast" else MODEL
     net = WorldModel(model)
     reconstruction = PixelReconstruction(model, torch.full((3,), 0.5), 1.0) if auxiliary == "reconstruction" else None
     train = TrainConfig(regularizer=regularizer, reg_weight=0.5, episode_contrast_weight=float(auxiliary == "contrast"))
-    objective = JEPAObjective(net, train, reconstruction)
+    inverse = InverseDynamics(model, 1.0) if auxiliary == "inverse" else None
+    objective = JEPAObjective(net, train, reconstruction, inverse)
     if ranks.world_size > 1:
         objective = torch.nn.parallel.DistributedDataParallel(objective)
     batch = {k: v[ranks.slice(BATCH)] for k, v in _batch().items()}
@@ -79,7 +81,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("regularizer", ["sigreg", "vicreg", "sigreg+reconstruction"])
+@pytest.mark.parametrize("regularizer", ["sigreg", "vicreg", "sigreg+reconstruction",
+                                         "sigreg+inverse"])
 def test_two_ranks_with_half_batches_match_one_process(regularizer, tmp_path):
     one_loss, one_grads = _loss_and_grads(regularizer, distributed.Ranks())
     out = str(tmp_path / "rank0.pt")

@@ -192,6 +192,42 @@ def test_reconstruction_loss_adds_its_weighted_error_and_trains_the_encoder():
     assert model.encoder.features[0].weight.grad.abs().sum() > 0  # the pixel error reaches the encoder
 
 
+def test_inverse_dynamics_resumes_exactly_and_leaves_a_plain_world_model(tiny_data, tmp_path):
+    """train.inverse_dynamics_weight: the head is logged, resumed with the run, and not in the model file."""
+    train = TINY_TRAIN.replace(steps=4, checkpoint_every=2, inverse_dynamics_weight=1.0)
+    assert_resume_matches_straight(tiny_data, tmp_path, TINY_MODEL, train)
+    a, _ = load_model(tmp_path / "straight")  # a plain WorldModel: no head weights in model.safetensors
+    assert all(r["inverse_loss"] > 0 for r in read_metrics(tmp_path / "straight") if "loss" in r)
+    plain = fit(tiny_data, tmp_path / "plain", TINY_MODEL, train.replace(inverse_dynamics_weight=0.0), progress=False)
+    c, _ = load_model(plain.run_dir)
+    assert "inverse_loss" not in read_metrics(plain.run_dir)[0]
+    pairs = zip(a.encoder.parameters(), c.encoder.parameters(), strict=True)
+    assert any(not torch.allclose(pa, pc) for pa, pc in pairs)
+
+
+def test_inverse_dynamics_names_each_action_from_the_frames_around_it():
+    from openami.models import ModelConfig
+    from openami.training.trainer import InverseDynamics
+
+    config = ModelConfig(image_size=16, latent_dim=4, action_dim=2, history=2)
+    head = InverseDynamics(config, weight=1.0)
+    z = torch.randn(3, 5, 4)  # 5 frames, 4 actions between them
+    actions = torch.randn(3, 4, 2)
+    seen = []
+
+    class Zero(torch.nn.Module):  # names every action 0, and keeps what it was shown
+        def forward(self, triplets):
+            seen.append(triplets)
+            return torch.zeros(*triplets.shape[:2], 2)
+
+    head.net = Zero()
+    loss = head(z, actions)
+    # Actions 1..3 are named, each by frames k-1, k and k+1; action 0 has no frame before it.
+    torch.testing.assert_close(seen[0][:, 0], torch.cat([z[:, 0], z[:, 1], z[:, 2]], dim=-1))
+    torch.testing.assert_close(seen[0][:, 2], torch.cat([z[:, 2], z[:, 3], z[:, 4]], dim=-1))
+    assert loss.item() == pytest.approx(actions[:, 1:].pow(2).mean().item(), rel=1e-6)
+
+
 def test_foreground_weighted_error_weighs_pixels_that_differ_from_the_background():
     from openami.models.decoder import foreground_weighted_error
 
