@@ -117,3 +117,6 @@ class RunConfig(Config):
         check(self.train.episode_contrast_weight == 0 or pooled,
               "train.episode_contrast_weight > 0 trains the code's pooled dimensions, so it needs "
               "model.encoder: cnn with model.cnn_pooled_dims > 0 (e.g. 32)")
+        check(self.train.inverse_dynamics_weight == 0 or self.model.history + self.train.future >= 3,
+              "train.inverse_dynamics_weight > 0 names each action from the frames before and after it, so a "
+              "window needs at least 3 frames: raise model.history + train.future to 3 or more")

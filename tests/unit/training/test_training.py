@@ -205,6 +205,15 @@ def test_inverse_dynamics_resumes_exactly_and_leaves_a_plain_world_model(tiny_da
     assert any(not torch.allclose(pa, pc) for pa, pc in pairs)
 
 
+def test_inverse_dynamics_needs_three_frames_per_window(tiny_data, tmp_path):
+    from openami.config import ConfigError
+
+    model, train = TINY_MODEL.replace(history=1), TINY_TRAIN.replace(future=1, inverse_dynamics_weight=1.0)
+    with pytest.raises(ConfigError, match="at least 3 frames"):
+        fit(tiny_data, tmp_path / "run", model, train, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_inverse_dynamics_names_each_action_from_the_frames_around_it():
     from openami.models import ModelConfig
     from openami.training.trainer import InverseDynamics
