@@ -96,10 +96,26 @@ def _add_surprise(kinds) -> None:
     p.add_argument("--scale", default="covariance",
                    help="covariance: measure a residual by the covariance of the residuals on possible clips; "
                         "diagonal: per dimension alone, as scored before this option existed (default: covariance)")
+    p.add_argument("--shrinkage", type=_shrinkage,
+                   help="how far the covariance scale pulls the residuals' correlations toward none: a number "
+                        "from 0 (as measured) to 1 (none, the diagonal scale), or 'lw' for Ledoit-Wolf's choice "
+                        "(default: surprise.shrinkage's, see BENCHMARKS.md)")
     p.add_argument("--horizons", type=int, default=2,
                    help="average the errors of predictions made 1..N steps before each frame (default 2: a "
                         "slow pass-through drifts further from a prediction made before it began)")
     p.set_defaults(handler=run_surprise)
+
+
+def _shrinkage(text: str) -> float | str:
+    if text == "lw":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1 or 'lw', got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1 or 'lw', got {text!r}")
+    return value
 
 
 def _add_rollout(kinds) -> None:
@@ -166,6 +182,8 @@ def run_surprise(args: argparse.Namespace) -> int:
     violations = tuple(v.strip() for v in args.violations.split(",") if v.strip()) if args.violations else ()
     config = SurpriseConfig(clips_per_violation=args.clips, violations=violations, scale=args.scale,
                             horizons=args.horizons)
+    if args.shrinkage is not None:
+        config = config.replace(shrinkage=None if args.shrinkage == "lw" else args.shrinkage)
     result = surprise(model, run_config, out, config, progress=not args.quiet)
     print(format_surprise_table(result))
     print(f"wrote {out / 'surprise.json'} and {out / 'surprise.png'}")

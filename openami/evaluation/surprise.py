@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.covariance import LedoitWolf
+from sklearn.covariance import LedoitWolf, ShrunkCovariance
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
@@ -69,6 +69,9 @@ class SurpriseConfig(Config):
     in which the model often errs counts less than one along a direction in which it rarely does; or
     ``diagonal``, each dimension's squared residual over its mean, the covariance's diagonal alone.
     Covariance scored higher on tuning seeds (BENCHMARKS.md)."""
+    shrinkage: float | None = None
+    """How far the covariance scale's correlations are pulled toward none, 0 (as measured) to 1 (none: the
+    diagonal scale); None lets Ledoit-Wolf choose from the calibration residuals. Unused by ``diagonal``."""
     seed: int = SURPRISE_SEED
     """Test pair i of the k-th type in VIOLATIONS has seed seed + 10000 k + i (whichever types are scored);
     calibration clips start at seed + 500000."""
@@ -78,6 +81,8 @@ class SurpriseConfig(Config):
         check(self.calibration_clips >= 2, "surprise.calibration_clips must be at least 2")
         check(self.horizons >= 1, f"surprise.horizons must be at least 1, got {self.horizons}")
         check(self.scale in SCALES, f"surprise.scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+        check(self.shrinkage is None or 0.0 <= self.shrinkage <= 1.0,
+              f"surprise.shrinkage must be between 0 and 1, or null for Ledoit-Wolf's choice, got {self.shrinkage}")
         check(self.length >= 24, f"surprise.length must be at least 24 frames (events fall in frames 8-23), "
                                  f"got {self.length}")
         check(self.clips_per_violation <= _SEEDS_PER_VIOLATION,
@@ -135,10 +140,13 @@ class SurpriseScale:
     horizons that predicted it.
     """
 
-    def __init__(self, possible_residuals: np.ndarray, kind: str = "covariance") -> None:  # (N, K, L, D)
+    def __init__(self, possible_residuals: np.ndarray, kind: str = "covariance",
+                 shrinkage: float | None = None) -> None:  # (N, K, L, D)
         if kind not in SCALES:
             raise ValueError(f"unknown surprise scale {kind!r}; valid: {', '.join(SCALES)}")
-        self.kind = kind
+        if shrinkage is not None and not 0.0 <= shrinkage <= 1.0:
+            raise ValueError(f"shrinkage must be between 0 and 1 (or None for Ledoit-Wolf's), got {shrinkage}")
+        self.kind, self.shrinkage = kind, shrinkage
         horizons = possible_residuals.shape[1]
         self.precision = np.stack([self._precision(possible_residuals[:, k]) for k in range(horizons)])  # (K, D, D)
         errors = self._errors(possible_residuals)  # (N, K, L)
@@ -163,7 +171,11 @@ class SurpriseScale:
         # Shrink the correlations, not the raw moments: Ledoit-Wolf pulls toward a multiple of the identity,
         # which would drown a quiet dimension in the busy ones' scale. Moments are about zero, like the
         # diagonal's, so a prediction that is off on average is surprising.
-        correlation_precision = LedoitWolf(assume_centered=True).fit(rows / rms).precision_
+        if self.shrinkage is None:
+            correlation_precision = LedoitWolf(assume_centered=True).fit(rows / rms).precision_
+        else:  # the blend Ledoit-Wolf would make, at a chosen weight
+            correlation = ShrunkCovariance(assume_centered=True, shrinkage=self.shrinkage).fit(rows / rms)
+            correlation_precision = correlation.precision_
         return correlation_precision / rms[:, None] / rms[None, :]
 
     def _errors(self, residuals: np.ndarray) -> np.ndarray:
@@ -217,8 +229,8 @@ def scored_pairs(violation: str, config: SurpriseConfig, size: int) -> list[Any]
                              length=config.length, size=size)
 
 
-def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int) -> SurpriseScale:
-    """The typical residuals on possible clips with their own seeds, from every kind of scene."""
+def calibration_residuals(model: WorldModel, config: SurpriseConfig, frameskip: int) -> np.ndarray:
+    """Residuals (N, horizons, L, D) on possible clips with their own seeds, from every kind of scene."""
     from openami.worlds.violations import make_paired_clips
 
     names = config.violations or _violation_names()
@@ -229,7 +241,12 @@ def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int) -> Surp
                                   length=config.length, size=model.config.image_size)
         residuals.append(prediction_residuals(model, np.stack([p.possible for p in pairs]),
                                               np.stack([p.actions for p in pairs]), frameskip, config.horizons))
-    return SurpriseScale(np.concatenate(residuals), config.scale)
+    return np.concatenate(residuals)
+
+
+def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int) -> SurpriseScale:
+    """The typical residuals on possible clips, as a scale (see `calibration_residuals`)."""
+    return SurpriseScale(calibration_residuals(model, config, frameskip), config.scale, config.shrinkage)
 
 
 def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: SurpriseConfig | None = None,

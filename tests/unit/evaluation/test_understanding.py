@@ -150,6 +150,38 @@ def test_covariance_scale_flags_an_error_unlike_the_usual_ones_where_the_diagona
         SurpriseScale(possible, "full")
 
 
+def test_shrinkage_blends_the_covariance_scale_from_the_measured_correlations_to_the_diagonal():
+    rng = np.random.default_rng(0)
+    common = rng.normal(size=(50, 1, 20, 1))
+    possible = np.concatenate([common, common], axis=-1) + 0.05 * rng.normal(size=(50, 1, 20, 2))
+    unusual = np.zeros((1, 1, 2, 2))
+    unusual[0, 0, 1] = (1.5, -1.5)  # against the correlation the possible clips show
+    surprise = {s: SurpriseScale(possible, "covariance", s)(unusual)[0, 1] for s in (0.0, 0.3, 1.0)}
+    assert surprise[0.0] > surprise[0.3] > surprise[1.0]
+    assert np.isclose(surprise[1.0], SurpriseScale(possible, "diagonal")(unusual)[0, 1])
+    # None is Ledoit-Wolf's own choice, the same as giving its weight
+    from sklearn.covariance import ledoit_wolf_shrinkage
+    rows = possible[:, 0].reshape(-1, 2)
+    chosen = ledoit_wolf_shrinkage(rows / np.sqrt(np.mean(rows ** 2, axis=0)), assume_centered=True)
+    given = SurpriseScale(possible, "covariance", chosen)
+    assert np.isclose(SurpriseScale(possible)(unusual)[0, 1], given(unusual)[0, 1])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        SurpriseScale(possible, "covariance", 1.5)
+    with pytest.raises(ValueError, match="surprise.shrinkage must be between 0 and 1"):
+        SurpriseConfig(shrinkage=-0.1)
+
+
+def test_the_cli_takes_a_shrinkage_or_ledoit_wolfs_choice():
+    from openami.cli.main import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["eval", "surprise", "--run", "RUN", "--shrinkage", "0.3"]).shrinkage == 0.3
+    assert parse(["eval", "surprise", "--run", "RUN", "--shrinkage", "lw"]).shrinkage == "lw"
+    assert parse(["eval", "surprise", "--run", "RUN"]).shrinkage is None
+    with pytest.raises(SystemExit):
+        parse(["eval", "surprise", "--run", "RUN", "--shrinkage", "2"])
+
+
 def test_a_violation_type_is_scored_on_the_same_pairs_whichever_types_are_chosen():
     model = MeanColourModel(history=1)
     config = SurpriseConfig(clips_per_violation=3, calibration_clips=2, length=24)
