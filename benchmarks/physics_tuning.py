@@ -42,6 +42,15 @@ SHAPE_FIELD = STATE_FIELDS.index("box")
 """Where a body's row of the state says whether it is a box."""
 
 
+def surprise_cells(auroc: dict[str, float], by_solid: dict[str, Any]) -> tuple[str, ...]:
+    """A table row's surprise cells: pass-through, its paired accuracy through the ledge / a body, velocity jump,
+    colour, shape, and teleport / vanish / appear."""
+    return (f"{auroc['pass_through']:.3f}",
+            " / ".join(f"{by_solid[s]['paired_accuracy']:.2f}" if s in by_solid else "-" for s in ("ledge", "body")),
+            f"{auroc['velocity_jump']:.3f}", f"{auroc['colour_change']:.3f}", f"{auroc['shape_change']:.3f}",
+            " / ".join(f"{auroc[v]:.3f}" for v in ("teleport", "vanish", "appear")))
+
+
 def shape_probe(model: Any, experience: Any, frames: int = 8000, seed: int = 0) -> dict[str, float]:
     """Held-out accuracy of a logistic probe of each body's shape from one frame's embedding."""
     train_eps, test_eps = split_episodes(experience.num_episodes, 0.2, seed)

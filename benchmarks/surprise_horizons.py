@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from physics_tuning import TUNING_SEED
+from physics_tuning import TUNING_SEED, surprise_cells
 from provenance import ROOT, print_table, provenance, write_json
 from tqdm.auto import tqdm
 
@@ -57,14 +57,8 @@ def score(run: Path, clips: int, seed: int, max_horizons: int) -> dict[str, Any]
 
 
 def rows(name: str, r: dict[str, Any]) -> list[tuple[str, ...]]:
-    out = []
-    for k, part in r["by_horizons"].items():
-        a, solid = part["auroc"], part["pass_through_by_solid"]
-        out.append((name if k == "1" else "", k, f"{a['pass_through']:.3f}",
-                    " / ".join(f"{solid[s]['paired_accuracy']:.2f}" if s in solid else "-" for s in ("ledge", "body")),
-                    f"{a['velocity_jump']:.3f}", f"{a['colour_change']:.3f}", f"{a['shape_change']:.3f}",
-                    " / ".join(f"{a[v]:.3f}" for v in ("teleport", "vanish", "appear"))))
-    return out
+    return [(name if k == "1" else "", k, *surprise_cells(part["auroc"], part["pass_through_by_solid"]))
+            for k, part in r["by_horizons"].items()]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
