@@ -23,13 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from physics_tuning import TUNING_SEED
+from physics_tuning import TUNING_SEED, entry_name, load_physics_run
 from provenance import ROOT, print_table, provenance, write_json
 from sklearn.metrics import roc_auc_score
 
 from openami.errors import USER_ERRORS
 from openami.evaluation.surprise import SurpriseConfig, calibrate, prediction_residuals, scored_pairs, separation
-from openami.training import load_model
 from openami.worlds.physics import BODY_NAMES, NUM_BODIES, NUM_FIELDS, STATE_FIELDS
 
 
@@ -89,9 +88,7 @@ def code_gain(model: Any, pairs: list[Any]) -> dict[str, float]:
 
 
 def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
-    model, run_config = load_model(run)
-    if run_config.world != "openami/Physics-v0":
-        raise SystemExit(f"{run} was trained on {run_config.world}; this script scores physics runs")
+    model, run_config = load_physics_run(run)
     config = SurpriseConfig(clips_per_violation=clips, seed=seed)
     frameskip = run_config.train.frameskip
     scale = calibrate(model, config, frameskip)
@@ -148,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     table, names = [], []
     for run in args.runs:
         print(f"== {run}", flush=True)
-        name = run.resolve().name if args.seed == TUNING_SEED else f"{run.resolve().name} (seed {args.seed})"
+        name = entry_name(run, args.seed)
         try:
             results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed,
                                            "scale": SurpriseConfig().scale,

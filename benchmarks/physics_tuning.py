@@ -42,6 +42,19 @@ SHAPE_FIELD = STATE_FIELDS.index("box")
 """Where a body's row of the state says whether it is a box."""
 
 
+def load_physics_run(run: Path) -> tuple[Any, Any]:
+    """(model, run config) of a physics run; exits with a clear message for a run of another world."""
+    model, run_config = load_model(run)
+    if run_config.world != "openami/Physics-v0":
+        raise SystemExit(f"{run} was trained on {run_config.world}; this script scores physics runs")
+    return model, run_config
+
+
+def entry_name(run: Path, seed: int) -> str:
+    """A run's key in a results JSON: its folder's name, with the first pair seed unless it is the tuning seed."""
+    return run.resolve().name if seed == TUNING_SEED else f"{run.resolve().name} (seed {seed})"
+
+
 def surprise_cells(auroc: dict[str, float], by_solid: dict[str, Any]) -> tuple[str, ...]:
     """A table row's surprise cells: pass-through, its paired accuracy through the ledge / a body, velocity jump,
     colour, shape, and teleport / vanish / appear."""
@@ -68,9 +81,7 @@ def shape_probe(model: Any, experience: Any, frames: int = 8000, seed: int = 0) 
 
 
 def score_run(run: Path, clips: int, scale: str) -> dict[str, Any]:
-    model, run_config = load_model(run)
-    if run_config.world != "openami/Physics-v0":
-        raise SystemExit(f"{run} was trained on {run_config.world}; this script scores physics runs")
+    model, run_config = load_physics_run(run)
     experience = open_dataset(run_config.data)
     surprise = evaluate_surprise(model, run_config.world, run_config.train.frameskip,
                                  SurpriseConfig(clips_per_violation=clips, seed=TUNING_SEED, scale=scale),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from physics_tuning import TUNING_SEED, surprise_cells
+from physics_tuning import TUNING_SEED, entry_name, load_physics_run, surprise_cells
 from provenance import ROOT, print_table, provenance, write_json
 from tqdm.auto import tqdm
 
@@ -30,14 +30,11 @@ from openami.evaluation.surprise import (
     scored_pairs,
     separation,
 )
-from openami.training import load_model
 from openami.worlds.violations import VIOLATIONS
 
 
 def score(run: Path, clips: int, seed: int, max_horizons: int) -> dict[str, Any]:
-    model, run_config = load_model(run)
-    if run_config.world != "openami/Physics-v0":
-        raise SystemExit(f"{run} was trained on {run_config.world}; this script scores physics runs")
+    model, run_config = load_physics_run(run)
     config = SurpriseConfig(clips_per_violation=clips, seed=seed, horizons=max_horizons)
     frameskip = run_config.train.frameskip
     scale = calibrate(model, config, frameskip)
@@ -74,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     table = []
     for run in args.runs:
-        name = run.resolve().name if args.seed == TUNING_SEED else f"{run.resolve().name} (seed {args.seed})"
+        name = entry_name(run, args.seed)
         try:
             results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed,
                                            "scale": SurpriseConfig().scale, "max_horizons": args.max_horizons}),

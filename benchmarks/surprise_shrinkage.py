@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from physics_tuning import TUNING_SEED, surprise_cells
+from physics_tuning import TUNING_SEED, entry_name, load_physics_run, surprise_cells
 from provenance import ROOT, print_table, provenance, write_json
 from tqdm.auto import tqdm
 
@@ -32,7 +32,6 @@ from openami.evaluation.surprise import (
     scored_pairs,
     separation,
 )
-from openami.training import load_model
 from openami.worlds.violations import VIOLATIONS
 
 
@@ -53,9 +52,7 @@ def parse_shrinkages(text: str) -> list[float | None]:
 
 
 def score(run: Path, clips: int, seed: int, shrinkages: list[float | None]) -> dict[str, Any]:
-    model, run_config = load_model(run)
-    if run_config.world != "openami/Physics-v0":
-        raise SystemExit(f"{run} was trained on {run_config.world}; this script scores physics runs")
+    model, run_config = load_physics_run(run)
     config = SurpriseConfig(clips_per_violation=clips, seed=seed)
     frameskip = run_config.train.frameskip
     calibration = calibration_residuals(model, config, frameskip)
@@ -97,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     table = []
     for run in args.runs:
-        name = run.resolve().name if args.seed == TUNING_SEED else f"{run.resolve().name} (seed {args.seed})"
+        name = entry_name(run, args.seed)
         try:
             results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed,
                                            "shrinkages": args.shrinkages}),
