@@ -85,7 +85,7 @@ def score_run(run: Path, clips: int, scale: str) -> dict[str, Any]:
     experience = open_dataset(run_config.data)
     surprise = evaluate_surprise(model, run_config.world, run_config.train.frameskip,
                                  SurpriseConfig(clips_per_violation=clips, seed=TUNING_SEED, scale=scale),
-                                 progress=False)
+                                 progress=False, baseline=False)
     probes = probe(model, experience, run_config.world,
                    ProbeConfig(max_train_frames=8000, max_test_frames=3000), random_baseline=False)
     rollout = rollout_errors(model, experience, held_out_episodes(run_config, experience.num_episodes),

@@ -104,7 +104,9 @@ def table(results: dict[str, Any]) -> None:
                          f"{q['trained']['mlp']['r2']:.4f} ({q['random']['mlp']['r2']:.4f})"))
         for name, s in p["surprise"]["violations"].items():
             target = ">= 0.95" if name in STRONG else ">= 0.85"
-            rows.append((f"surprise AUROC, {name}", target, f"{s['auroc']:.3f} ({s['pairs']} pairs)"))
+            # results kept from before the copy-last baseline existed have none
+            copy_last = f"; copy-last {s['copy_last']['auroc']:.3f}" if "copy_last" in s else ""
+            rows.append((f"surprise AUROC, {name}", target, f"{s['auroc']:.3f} ({s['pairs']} pairs{copy_last})"))
         r = p["rollout"]
         rows.append(("physics open-loop error at 5 steps, copy-last / model", ">= 2x", f"{r['ratio'][4]:.1f}x"))
     print_table(rows, ("figure", "target", "measured"))

@@ -119,10 +119,13 @@ def _understanding_html(found: dict[str, Any]) -> str:
                      '<img src="understanding/probe.png" width="80%">')
     if "surprise" in found:
         rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{r['auroc']:.3f}</td><td>{r['paired_accuracy']:.2f}</td>"
-                       f"<td>{r['pairs']}</td></tr>" for n, r in found["surprise"]["violations"].items())
+                       f"<td>{r['copy_last']['auroc']:.3f}</td><td>{r['pairs']}</td></tr>"
+                       for n, r in found["surprise"]["violations"].items())
         parts.append("<h2>Surprise at impossible events</h2><p>Peak latent prediction error of impossible clips "
-                     "against their possible twins (AUROC 0.5 = chance).</p><table border=1 cellspacing=0>"
-                     f"<tr><th>violation</th><th>AUROC</th><th>paired accuracy</th><th>pairs</th></tr>{rows}</table>"
+                     "against their possible twins (AUROC 0.5 = chance), beside the same score with a prediction "
+                     "that nothing changes (copy-last): what detecting change alone flags.</p>"
+                     "<table border=1 cellspacing=0><tr><th>violation</th><th>AUROC</th><th>paired accuracy</th>"
+                     f"<th>copy-last AUROC</th><th>pairs</th></tr>{rows}</table>"
                      '<img src="understanding/surprise.png" width="100%">')
     if "rollout" in found:
         r = found["rollout"]

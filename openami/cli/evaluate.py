@@ -88,10 +88,12 @@ def _add_surprise(kinds) -> None:
                                      "velocity jump, colour or shape change). Surprise is the latent "
                                      "prediction error (of predictions made one and two steps before, by default) "
                                      "measured against the errors on possible clips and z-scored; a clip's score "
-                                     "is its peak. "
+                                     "is its peak. Beside it, the same score with a prediction that nothing "
+                                     "changes (the last embedding): what detecting change alone flags. "
                                      "Prints AUROC per violation type; writes surprise.json and surprise.png.")
     _common(p, "folder for surprise.json and surprise.png (default: RUN/eval)")
     p.add_argument("--clips", type=int, default=50, help="pairs per violation type (default 50)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the copy-last-embedding baseline")
     p.add_argument("--violations", help="comma-separated types to score (default: all)")
     p.add_argument("--scale", default="covariance",
                    help="covariance: measure a residual by the covariance of the residuals on possible clips; "
@@ -184,7 +186,7 @@ def run_surprise(args: argparse.Namespace) -> int:
                             horizons=args.horizons)
     if args.shrinkage is not None:
         config = config.replace(shrinkage=None if args.shrinkage == "lw" else args.shrinkage)
-    result = surprise(model, run_config, out, config, progress=not args.quiet)
+    result = surprise(model, run_config, out, config, progress=not args.quiet, baseline=not args.no_baseline)
     print(format_surprise_table(result))
     print(f"wrote {out / 'surprise.json'} and {out / 'surprise.png'}")
     return 0

@@ -93,12 +93,13 @@ class SurpriseConfig(Config):
 
 @torch.no_grad()
 def prediction_residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frameskip: int = 1,
-                         horizons: int = 1) -> np.ndarray:
+                         horizons: int = 1, copy_last: bool = False) -> np.ndarray:
     """Latent residuals of open-loop predictions: clips uint8 (N, L, H, W, C), actions (N, L, A).
 
     Returns (N, horizons, L, D): entry [:, k-1, t] is the prediction of frame t's embedding made k
     model steps earlier, from the real frames before and the real actions, minus that embedding.
-    The model sees every `frameskip`-th frame; entries with no prediction are NaN.
+    The model sees every `frameskip`-th frame; entries with no prediction are NaN. With `copy_last`
+    the prediction is the last real embedding instead (the baseline that expects nothing to change).
     """
     model.eval()
     device = next(model.parameters()).device
@@ -117,7 +118,10 @@ def prediction_residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarr
     starts = range(history - 1, steps - 1)  # index of the last real frame each rollout sees
     windows = torch.stack([z[:, s - history + 1:s + 1] for s in starts], dim=1)  # (N, S, h, D)
     plans = torch.stack([act[:, s:s + horizons] for s in starts], dim=1)  # (N, S, horizons, f*A)
-    pred = model.rollout(windows.flatten(0, 1), plans.flatten(0, 1)).view(n, len(starts), horizons, -1)
+    if copy_last:
+        pred = windows[:, :, -1:].expand(-1, -1, horizons, -1)
+    else:
+        pred = model.rollout(windows.flatten(0, 1), plans.flatten(0, 1)).view(n, len(starts), horizons, -1)
     out = np.full((n, horizons, length, z.shape[-1]), np.nan)
     for i, s in enumerate(starts):
         for k in range(1, min(horizons, steps - 1 - s) + 1):
@@ -232,7 +236,8 @@ def scored_pairs(violation: str, config: SurpriseConfig, size: int) -> list[Any]
                              length=config.length, size=size)
 
 
-def calibration_residuals(model: WorldModel, config: SurpriseConfig, frameskip: int) -> np.ndarray:
+def calibration_residuals(model: WorldModel, config: SurpriseConfig, frameskip: int,
+                          copy_last: bool = False) -> np.ndarray:
     """Residuals (N, horizons, L, D) on possible clips with their own seeds, from every kind of scene."""
     from openami.worlds.violations import make_paired_clips
 
@@ -243,18 +248,23 @@ def calibration_residuals(model: WorldModel, config: SurpriseConfig, frameskip: 
         pairs = make_paired_clips(name, share, seed=config.seed + _CALIBRATION_OFFSET + _seed_offset(name),
                                   length=config.length, size=model.config.image_size)
         residuals.append(prediction_residuals(model, np.stack([p.possible for p in pairs]),
-                                              np.stack([p.actions for p in pairs]), frameskip, config.horizons))
+                                              np.stack([p.actions for p in pairs]), frameskip, config.horizons,
+                                              copy_last))
     return np.concatenate(residuals)
 
 
-def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int) -> SurpriseScale:
+def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int, copy_last: bool = False) -> SurpriseScale:
     """The typical residuals on possible clips, as a scale (see `calibration_residuals`)."""
-    return SurpriseScale(calibration_residuals(model, config, frameskip), config.scale, config.shrinkage)
+    return SurpriseScale(calibration_residuals(model, config, frameskip, copy_last), config.scale, config.shrinkage)
 
 
 def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: SurpriseConfig | None = None,
-                      progress: bool = True, examples: int = 1) -> dict[str, Any]:
-    """AUROC of peak surprise, impossible against possible twins, per violation type."""
+                      progress: bool = True, examples: int = 1, baseline: bool = True) -> dict[str, Any]:
+    """AUROC of peak surprise, impossible against possible twins, per violation type.
+
+    With `baseline`, each type is also scored with the model's encoder and a prediction that nothing
+    changes (the last embedding, calibrated the same way): what detecting change alone flags, so
+    that the figure the world model's predictions add can be read off (``copy_last`` per type)."""
     config = config or SurpriseConfig()
     if world_id != "openami/Physics-v0":
         raise ValueError(f"surprise clips exist for the physics world only, but this model was trained on "
@@ -265,20 +275,25 @@ def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: 
     if unknown:
         raise ValueError(f"unknown violation types {unknown}; valid: {', '.join(known)}")
     scale = calibrate(model, config, frameskip)
+    baseline_scale = calibrate(model, config, frameskip, copy_last=True) if baseline else None
     results: dict[str, Any] = {}
     curves: dict[str, list[dict[str, Any]]] = {}
     for name in tqdm(names, desc="surprise", unit="type", disable=not progress, dynamic_ncols=True):
         pairs = scored_pairs(name, config, model.config.image_size)
         actions = np.stack([p.actions for p in pairs])
-        possible, impossible = (
-            scale(prediction_residuals(model, np.stack([getattr(p, twin) for p in pairs]), actions, frameskip,
-                                       config.horizons)) for twin in ("possible", "impossible"))
+        twins = [np.stack([getattr(p, twin) for p in pairs]) for twin in ("possible", "impossible")]
+        possible, impossible = (scale(prediction_residuals(model, clips, actions, frameskip, config.horizons))
+                                for clips in twins)
         peak_possible, peak_impossible = np.nanmax(possible, axis=1), np.nanmax(impossible, axis=1)
         results[name] = {
             **separation(peak_possible, peak_impossible),
             "pairs": len(pairs),
             "median_peak_possible": float(np.median(peak_possible)),
             "median_peak_impossible": float(np.median(peak_impossible))}
+        if baseline_scale is not None:
+            results[name]["copy_last"] = separation(*(
+                np.nanmax(baseline_scale(prediction_residuals(model, clips, actions, frameskip, config.horizons,
+                                                              copy_last=True)), axis=1) for clips in twins))
         if name == "pass_through":
             results[name]["by_solid"] = paired_accuracy_by_solid(pairs, peak_possible, peak_impossible)
         curves[name] = [{"seed": p.seed, "body": p.body, "event_frame": p.event_frame,
@@ -294,10 +309,12 @@ def format_surprise_table(result: dict[str, Any]) -> str:
     lines = [f"surprise on {result['world']}: {cfg['clips_per_violation']} pairs per violation, "
              f"{cfg['length']} frames; peak z-scored latent error ({cfg['scale']} scale, "
              f"{cfg['horizons']} horizon{'s' if cfg['horizons'] > 1 else ''})",
-             f"  {'violation':<16} {'AUROC':>6} {'paired acc':>11} {'median peak: possible':>22} {'impossible':>11}"]
+             f"  {'violation':<16} {'AUROC':>6} {'paired acc':>11} {'median peak: possible':>22} {'impossible':>11}"
+             f" {'copy-last AUROC':>16}"]
     for name, r in result["violations"].items():
+        copy_last = f"{r['copy_last']['auroc']:>16.3f}" if "copy_last" in r else f"{'-':>16}"
         lines.append(f"  {name:<16} {r['auroc']:>6.3f} {r['paired_accuracy']:>11.2f} "
-                     f"{r['median_peak_possible']:>22.1f} {r['median_peak_impossible']:>11.1f}")
+                     f"{r['median_peak_possible']:>22.1f} {r['median_peak_impossible']:>11.1f} {copy_last}")
         for solid, part in r.get("by_solid", {}).items():
             lines.append(f"    through {'the ledge' if solid == 'ledge' else 'a body':<10} {'':>6} "
                          f"{part['paired_accuracy']:>11.2f}   ({part['pairs']} pairs)")

@@ -71,11 +71,13 @@ def run_probe(model: WorldModel, run_config: RunConfig, out_dir: str | Path, dat
 
 
 def run_surprise(model: WorldModel, run_config: RunConfig, out_dir: str | Path,
-                 config: SurpriseConfig | None = None, progress: bool = True) -> dict[str, Any]:
-    """Score impossible-event pairs; writes surprise.json and surprise.png into out_dir."""
+                 config: SurpriseConfig | None = None, progress: bool = True, baseline: bool = True) -> dict[str, Any]:
+    """Score impossible-event pairs (and, with `baseline`, a copy-last predictor on them); writes surprise.json
+    and surprise.png into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = evaluate_surprise(model, run_config.world, run_config.train.frameskip, config, progress=progress)
+    result = evaluate_surprise(model, run_config.world, run_config.train.frameskip, config, progress=progress,
+                               baseline=baseline)
     _write_json(out_dir / "surprise.json", result)
     plot_surprise(result, out_dir / "surprise.png")
     return result

@@ -138,15 +138,18 @@ def test_physics_demo_reports_probes_surprise_and_rollout(workdir):
     assert "red.position" in found["probe"]["quantities"]
     assert found["probe"]["quantities"]["red.velocity"]["dynamic"] is True
     assert set(found["surprise"]["violations"]) >= {"teleport", "vanish", "pass_through", "velocity_jump"}
-    assert all(0 <= v["auroc"] <= 1 for v in found["surprise"]["violations"].values())
+    assert all(0 <= v["auroc"] <= 1 and 0 <= v["copy_last"]["auroc"] <= 1
+               for v in found["surprise"]["violations"].values())
     for name in ("probe.png", "surprise.png", "rollout.png"):
         assert (out / "understanding" / name).read_bytes()[:4] == b"\x89PNG"
     assert not (out / "episode.gif").exists()  # no planning protocol in this world
     assert "understanding/surprise.png" in (out / "index.html").read_text()
+    assert "copy-last AUROC" in (out / "index.html").read_text()
     r = ami("eval", "surprise", "--run", str(out / "run"), "--clips", "2", "--violations", "teleport,vanish",
-            "--quiet", cwd=workdir)
+            "--no-baseline", "--quiet", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert "teleport" in r.stdout and "pass_through" not in r.stdout
+    assert "copy_last" not in json.loads((out / "run" / "eval" / "surprise.json").read_text())["violations"]["teleport"]
     r = ami("eval", "surprise", "--run", str(out / "run"), "--clips", "2", "--violations", "teleprt", cwd=workdir)
     assert r.returncode == 2 and "teleport" in r.stderr
 

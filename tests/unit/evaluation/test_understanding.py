@@ -15,6 +15,7 @@ from openami.evaluation.surprise import (
     SurpriseConfig,
     SurpriseScale,
     evaluate_surprise,
+    format_surprise_table,
     frame_errors,
     paired_accuracy_by_solid,
     prediction_residuals,
@@ -122,6 +123,38 @@ def test_k_step_residuals_compare_each_frame_with_its_prediction_k_steps_earlier
     for k in (1, 2, 3):  # "no change" predicted k frames earlier falls 10 k short
         assert np.isnan(res[0, k - 1, :k]).all()
         assert np.allclose(res[0, k - 1, k:, 0], -10 * k / 255)
+
+
+class ZeroPredictionModel(MeanColourModel):
+    """A double whose predictor says every embedding is zero, far from copying the last one."""
+
+    def rollout(self, z_hist, actions):
+        return torch.zeros(z_hist.shape[0], actions.shape[1], z_hist.shape[-1])
+
+
+def test_the_copy_last_baseline_ignores_the_predictor_and_copies_the_last_embedding():
+    clips = np.zeros((1, 8, 16, 16, 3), np.uint8)
+    clips[0, :, :, :, 0] = (np.arange(8) * 10)[:, None, None]
+    actions = np.zeros((1, 8, 2), np.float32)
+    copying = prediction_residuals(MeanColourModel(history=2), clips, actions, horizons=2)
+    zero = prediction_residuals(ZeroPredictionModel(history=2), clips, actions, horizons=2)
+    baseline = prediction_residuals(ZeroPredictionModel(history=2), clips, actions, horizons=2, copy_last=True)
+    assert np.allclose(baseline, copying, equal_nan=True)
+    assert not np.allclose(zero, copying, equal_nan=True)
+
+
+def test_surprise_reports_the_copy_last_baseline_beside_the_model():
+    config = SurpriseConfig(clips_per_violation=4, calibration_clips=4, length=24, violations=("teleport", "vanish"))
+    # a model that predicts no change scores exactly what its copy-last baseline scores
+    copying = evaluate_surprise(MeanColourModel(history=1), "openami/Physics-v0", 1, config, progress=False)
+    for r in copying["violations"].values():
+        assert r["copy_last"] == {"auroc": r["auroc"], "paired_accuracy": r["paired_accuracy"]}
+    zero = evaluate_surprise(ZeroPredictionModel(history=1), "openami/Physics-v0", 1, config, progress=False)
+    assert all(zero["violations"][v]["copy_last"] == copying["violations"][v]["copy_last"] for v in config.violations)
+    assert "copy-last AUROC" in format_surprise_table(zero)
+    skipped = evaluate_surprise(MeanColourModel(history=1), "openami/Physics-v0", 1, config, progress=False,
+                                baseline=False)
+    assert all("copy_last" not in r for r in skipped["violations"].values())
 
 
 @pytest.mark.parametrize("kind", SCALES)
