@@ -9,6 +9,11 @@ import sys
 
 from openami.cli.common import add_device_argument, add_preset_argument, preset_from
 
+STALLED_RATIO = 2.0
+"""A trained predictor's validation loss should be this many times below copying the last embedding's. Over 3
+open-loop steps on held-out episodes, healthy physics runs end 4.1-4.6x below it and TwoRoom's demo run 35x; a
+physics run that stalled ended 1.3x below it (BENCHMARKS.md, 'The pushed body')."""
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a JEPA world model from pixels and actions",
@@ -57,7 +62,13 @@ def run(args: argparse.Namespace) -> int:
         result = fit(args.data, args.out, preset.model, train_cfg, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports for all
         print(f"trained {result.steps} steps in {result.seconds:.0f}s; final loss {result.final_loss:.4f}, "
-              f"validation prediction loss {result.val_loss:.4f}; run in {result.run_dir}")
+              f"validation prediction loss {result.val_loss:.4f} (copying the last embedding: "
+              f"{result.val_copy_last_loss:.4f}); run in {result.run_dir}")
+        if result.val_loss * STALLED_RATIO > result.val_copy_last_loss:
+            print(f"warning: the predictor's validation loss is not {STALLED_RATIO:g}x below that of copying the "
+                  f"last embedding, so it has learnt little of how the world moves: too few steps, or a run that "
+                  f"stalled (BENCHMARKS.md, 'The pushed body'); train longer or with another --seed",
+                  file=sys.stderr)
     if launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1:
         # The run is on disk and the group is left. Skip interpreter finalization, where gloo's worker
         # threads can still abort a rank (SIGABRT, "terminate called without an active exception"),

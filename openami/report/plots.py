@@ -24,6 +24,10 @@ def plot_training(run_dir: str | Path, out: str | Path) -> Path:
     axes[0].plot(steps, [r["pred_loss"] for r in train], label="train")
     if val:
         axes[0].plot([r["step"] for r in val], [r["val_pred_loss"] for r in val], "o-", label="validation")
+        copying = [r for r in val if "val_copy_last_loss" in r]  # runs logged before it was added have none
+        if copying:
+            axes[0].plot([r["step"] for r in copying], [r["val_copy_last_loss"] for r in copying], "s--",
+                         color="tab:gray", label="validation, copy last embedding")
     axes[0].set_yscale("log")
     axes[0].set_title("latent prediction loss")
     axes[0].legend()

@@ -46,6 +46,8 @@ class TrainResult:
     seconds: float
     final_loss: float
     val_loss: float
+    val_copy_last_loss: float = float("nan")
+    """The validation loss of predicting that nothing changes: a predictor near it has learnt little."""
 
 
 def jepa_losses(model: WorldModel, batch: dict[str, Tensor], history: int, regularizer: str,
@@ -269,7 +271,7 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
     log = MetricsLog(run_dir) if ranks.is_main else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
                disable=not (progress and ranks.is_main), dynamic_ncols=True)
-    began, loss_value, val_loss = time.time(), float("nan"), float("nan")
+    began, loss_value, val_loss, val_copy_last = time.time(), float("nan"), float("nan"), float("nan")
     net.train()
     for step in bar:
         for group in optimizer.param_groups:
@@ -304,8 +306,8 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
         if (done % cfg.checkpoint_every == 0 or done == cfg.steps) and ranks.is_main:
             calibrate_batchnorm(net, calibration)
             if val_batch is not None:
-                val_loss = _validate(net, val_batch, history)
-                log.write(done, {"val_pred_loss": val_loss})
+                val_loss, val_copy_last = _validate(net, val_batch, history)
+                log.write(done, {"val_pred_loss": val_loss, "val_copy_last_loss": val_copy_last})
             state = {"optimizer": optimizer.state_dict(), **sampler.state_dict(),
                      "reg_generator": reg_generator.get_state(), "step": torch.tensor(done),
                      "world_size": torch.tensor(ranks.world_size)}
@@ -318,7 +320,7 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
     if log is not None:
         log.close()
     distributed.barrier()  # no rank leaves before the last checkpoint is on disk
-    return TrainResult(run_dir, cfg.steps, time.time() - began, loss_value, val_loss)
+    return TrainResult(run_dir, cfg.steps, time.time() - began, loss_value, val_loss, val_copy_last)
 
 
 @torch.no_grad()
@@ -344,12 +346,15 @@ def calibrate_batchnorm(net: WorldModel, batches: list[Tensor]) -> None:
 
 
 @torch.no_grad()
-def _validate(net: WorldModel, batch: dict[str, Tensor], history: int) -> float:
+def _validate(net: WorldModel, batch: dict[str, Tensor], history: int) -> tuple[float, float]:
+    """Open-loop prediction loss on the fixed validation batch, and that of copying the last embedding."""
     net.eval()
     z = net.encode(batch["pixels"])
     z_pred = net.rollout(z[:, :history], batch["actions"][:, history - 1:])
+    target = z[:, history:]
     net.train()
-    return prediction_loss(z_pred, z[:, history:]).item()
+    copy_last = z[:, history - 1:history].expand_as(target)
+    return prediction_loss(z_pred, target).item(), prediction_loss(copy_last, target).item()
 
 
 def _background_colour(dataset: WindowDataset, seed: int, frames: int = 256) -> Tensor:

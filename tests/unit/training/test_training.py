@@ -17,6 +17,7 @@ def test_run_directory_layout_and_model_rebuilds_from_config(tiny_run):
     records = read_metrics(tiny_run)
     assert [r["step"] for r in records if "loss" in r] == [2, 4, 6]
     assert [r["step"] for r in records if "val_pred_loss" in r] == [3, 6]
+    assert all(r["val_copy_last_loss"] > 0 for r in records if "val_pred_loss" in r)
     assert {"pred_loss", "reg_loss", "embed_std", "effective_rank"} <= set(records[0])
     model, config = load_model(tiny_run)
     assert config.model.action_dim == 2 * TINY_TRAIN.frameskip
@@ -272,3 +273,47 @@ def test_episode_contrast_needs_pooled_dims(tiny_data, tmp_path):
     with pytest.raises(ConfigError, match="needs model.encoder: cnn with model.cnn_pooled_dims > 0"):
         fit(tiny_data, tmp_path / "run", TINY_MODEL, TINY_TRAIN.replace(episode_contrast_weight=1.0), progress=False)
     assert not (tmp_path / "run").exists()
+
+
+class _BrightnessModel(torch.nn.Module):
+    """A double: z is each channel's mean brightness; `predict_zero` makes the predictor say zero, else no change."""
+
+    def __init__(self, predict_zero: bool) -> None:
+        super().__init__()
+        self.predict_zero = predict_zero
+
+    def encode(self, pixels):  # (B, T, C, H, W) -> (B, T, C)
+        return pixels.float().mean(dim=(3, 4)) / 255.0
+
+    def rollout(self, window, actions):
+        last = window[:, -1:].expand(-1, actions.shape[1], -1)
+        return torch.zeros_like(last) if self.predict_zero else last
+
+
+def test_validation_reports_the_loss_of_copying_the_last_embedding_beside_the_predictors():
+    from openami.training.trainer import _validate
+
+    pixels = torch.zeros(2, 4, 3, 8, 8, dtype=torch.uint8)
+    pixels[:, 2:] = 51  # brightness 0.2 in the two frames after a history of two
+    batch = {"pixels": pixels, "actions": torch.zeros(2, 3, 2)}  # one action between consecutive frames
+    model_loss, copy_last = _validate(_BrightnessModel(predict_zero=False), batch, history=2)
+    assert model_loss == copy_last == pytest.approx(0.04)
+    pixels[:, 1] = 51  # now the last frame of the history already shows it: copying is exact, zero is not
+    model_loss, copy_last = _validate(_BrightnessModel(predict_zero=True), batch, history=2)
+    assert copy_last == 0.0 and model_loss == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize(("val_loss", "warned"), [(0.05, True), (0.01, False)])
+def test_the_cli_warns_when_the_predictor_barely_beats_copying(monkeypatch, capsys, tmp_path, val_loss, warned):
+    import openami.training
+    from openami.cli.main import main
+    from openami.training.trainer import TrainResult
+
+    def fake_fit(*args, **kwargs):
+        return TrainResult(tmp_path / "run", 10, 1.0, 0.5, val_loss, 0.06)
+
+    monkeypatch.setattr(openami.training, "fit", fake_fit)
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "(copying the last embedding: 0.0600)" in out
+    assert ("learnt little of how the world moves" in err) is warned
