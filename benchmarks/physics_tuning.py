@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,27 @@ def load_physics_run(run: Path) -> tuple[Any, Any]:
 def entry_name(run: Path, seed: int) -> str:
     """A run's key in a results JSON: its folder's name, with the first pair seed unless it is the tuning seed."""
     return run.resolve().name if seed == TUNING_SEED else f"{run.resolve().name} (seed {seed})"
+
+
+def score_runs(script: str, args: argparse.Namespace, settings: dict[str, Any],
+               score: Callable[[Path], dict[str, Any]], rows: Callable[[str, dict[str, Any]], list[tuple]],
+               columns: tuple[str, ...]) -> dict[str, Any]:
+    """Score each of args.runs, keep its entry in args.out (written after each run, other entries kept), and print
+    the rows of all; `settings` go into each entry's provenance beside the run, clips and seed."""
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    table = []
+    for run in args.runs:
+        name = entry_name(run, args.seed)
+        try:
+            results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed, **settings}),
+                             **score(run)}
+        except USER_ERRORS as error:
+            raise SystemExit(f"{script}: {error}") from None
+        write_json(args.out, results)
+        table += rows(name, results[name])
+    print_table(table, ("run", *columns))
+    print(f"wrote {args.out}")
+    return results
 
 
 def surprise_cells(auroc: dict[str, float], by_solid: dict[str, Any]) -> tuple[str, ...]:

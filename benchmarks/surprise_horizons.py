@@ -12,16 +12,14 @@ benchmarks/results/surprise-horizons.json, one entry per run and seed (others ar
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from physics_tuning import TUNING_SEED, entry_name, load_physics_run, surprise_cells
-from provenance import ROOT, print_table, provenance, write_json
+from physics_tuning import TUNING_SEED, load_physics_run, score_runs, surprise_cells
+from provenance import ROOT
 from tqdm.auto import tqdm
 
-from openami.errors import USER_ERRORS
 from openami.evaluation.surprise import (
     SurpriseConfig,
     calibrate,
@@ -68,22 +66,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.max_horizons < 1:
         raise SystemExit(f"surprise_horizons.py: --max-horizons must be at least 1, got {args.max_horizons}")
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    table = []
-    for run in args.runs:
-        name = entry_name(run, args.seed)
-        try:
-            results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed,
-                                           "scale": SurpriseConfig().scale, "max_horizons": args.max_horizons}),
-                             **score(run, args.clips, args.seed, args.max_horizons)}
-        except USER_ERRORS as error:
-            raise SystemExit(f"surprise_horizons.py: {error}") from None
-        write_json(args.out, results)
-        table += rows(name, results[name])
-    print_table(table, ("run", "horizons", "pass-through", "paired: ledge / body", "velocity jump", "colour", "shape",
-                        "teleport / vanish / appear"))
-    print(f"wrote {args.out}")
-    return results
+    return score_runs("surprise_horizons.py", args,
+                      {"scale": SurpriseConfig().scale, "max_horizons": args.max_horizons},
+                      lambda run: score(run, args.clips, args.seed, args.max_horizons), rows,
+                      ("horizons", "pass-through", "paired: ledge / body", "velocity jump", "colour", "shape",
+                       "teleport / vanish / appear"))
 
 
 if __name__ == "__main__":

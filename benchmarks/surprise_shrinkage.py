@@ -13,16 +13,14 @@ scoring with that setting gives. Writes benchmarks/results/surprise-shrinkage.js
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from physics_tuning import TUNING_SEED, entry_name, load_physics_run, surprise_cells
-from provenance import ROOT, print_table, provenance, write_json
+from physics_tuning import TUNING_SEED, load_physics_run, score_runs, surprise_cells
+from provenance import ROOT
 from tqdm.auto import tqdm
 
-from openami.errors import USER_ERRORS
 from openami.evaluation.surprise import (
     SurpriseConfig,
     SurpriseScale,
@@ -91,22 +89,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "surprise-shrinkage.json")
     args = parser.parse_args(argv)
     shrinkages = parse_shrinkages(args.shrinkages)
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    table = []
-    for run in args.runs:
-        name = entry_name(run, args.seed)
-        try:
-            results[name] = {**provenance({"run": str(run), "clips": args.clips, "seed": args.seed,
-                                           "shrinkages": args.shrinkages}),
-                             **score(run, args.clips, args.seed, shrinkages)}
-        except USER_ERRORS as error:
-            raise SystemExit(f"surprise_shrinkage.py: {error}") from None
-        write_json(args.out, results)
-        table += rows(name, results[name])
-    print_table(table, ("run", "shrinkage", "pass-through", "paired: ledge / body", "velocity jump", "colour",
-                        "shape", "teleport / vanish / appear"))
-    print(f"wrote {args.out}")
-    return results
+    return score_runs("surprise_shrinkage.py", args, {"shrinkages": args.shrinkages},
+                      lambda run: score(run, args.clips, args.seed, shrinkages), rows,
+                      ("shrinkage", "pass-through", "paired: ledge / body", "velocity jump", "colour", "shape",
+                       "teleport / vanish / appear"))
 
 
 if __name__ == "__main__":
