@@ -91,7 +91,6 @@ class SurpriseConfig(Config):
               f"surprise.clips_per_violation must be at most {_SEEDS_PER_VIOLATION}")
 
 
-@torch.no_grad()
 def prediction_residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frameskip: int = 1,
                          horizons: int = 1, copy_last: bool = False) -> np.ndarray:
     """Latent residuals of open-loop predictions: clips uint8 (N, L, H, W, C), actions (N, L, A).
@@ -101,6 +100,20 @@ def prediction_residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarr
     The model sees every `frameskip`-th frame; entries with no prediction are NaN. With `copy_last`
     the prediction is the last real embedding instead (the baseline that expects nothing to change).
     """
+    return _residuals(model, clips, actions, frameskip, horizons, (copy_last,))[0]
+
+
+def residuals_with_copy_last(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frameskip: int = 1,
+                             horizons: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """`prediction_residuals` of the model and of the copy-last baseline, encoding the clips once."""
+    model_residuals, copy_last_residuals = _residuals(model, clips, actions, frameskip, horizons, (False, True))
+    return model_residuals, copy_last_residuals
+
+
+@torch.no_grad()
+def _residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frameskip: int, horizons: int,
+               copy_last: tuple[bool, ...]) -> list[np.ndarray]:
+    """One (N, horizons, L, D) array per entry of `copy_last`, from one encoding of the clips."""
     model.eval()
     device = next(model.parameters()).device
     n, length = clips.shape[:2]
@@ -117,16 +130,19 @@ def prediction_residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarr
     act = torch.cat([act, act.new_zeros(n, horizons, act.shape[-1])], dim=1)  # (N, K-1+horizons, f*A)
     starts = range(history - 1, steps - 1)  # index of the last real frame each rollout sees
     windows = torch.stack([z[:, s - history + 1:s + 1] for s in starts], dim=1)  # (N, S, h, D)
-    plans = torch.stack([act[:, s:s + horizons] for s in starts], dim=1)  # (N, S, horizons, f*A)
-    if copy_last:
-        pred = windows[:, :, -1:].expand(-1, -1, horizons, -1)
-    else:
-        pred = model.rollout(windows.flatten(0, 1), plans.flatten(0, 1)).view(n, len(starts), horizons, -1)
-    out = np.full((n, horizons, length, z.shape[-1]), np.nan)
-    for i, s in enumerate(starts):
-        for k in range(1, min(horizons, steps - 1 - s) + 1):
-            out[:, k - 1, (s + k) * f] = (pred[:, i, k - 1] - z[:, s + k]).double().cpu().numpy()
-    return out
+    outputs = []
+    for copying in copy_last:
+        if copying:
+            pred = windows[:, :, -1:].expand(-1, -1, horizons, -1)
+        else:
+            plans = torch.stack([act[:, s:s + horizons] for s in starts], dim=1)  # (N, S, horizons, f*A)
+            pred = model.rollout(windows.flatten(0, 1), plans.flatten(0, 1)).view(n, len(starts), horizons, -1)
+        out = np.full((n, horizons, length, z.shape[-1]), np.nan)
+        for i, s in enumerate(starts):
+            for k in range(1, min(horizons, steps - 1 - s) + 1):
+                out[:, k - 1, (s + k) * f] = (pred[:, i, k - 1] - z[:, s + k]).double().cpu().numpy()
+        outputs.append(out)
+    return outputs
 
 
 def frame_errors(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frameskip: int = 1) -> np.ndarray:
@@ -236,26 +252,40 @@ def scored_pairs(violation: str, config: SurpriseConfig, size: int) -> list[Any]
                              length=config.length, size=size)
 
 
-def calibration_residuals(model: WorldModel, config: SurpriseConfig, frameskip: int,
-                          copy_last: bool = False) -> np.ndarray:
-    """Residuals (N, horizons, L, D) on possible clips with their own seeds, from every kind of scene."""
+def _calibration_clips(model: WorldModel, config: SurpriseConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(possible clips, actions) per violation type, with seeds of their own, from every kind of scene."""
     from openami.worlds.violations import make_paired_clips
 
     names = config.violations or _violation_names()
     share = -(-config.calibration_clips // len(names))
-    residuals = []
+    batches = []
     for name in names:
         pairs = make_paired_clips(name, share, seed=config.seed + _CALIBRATION_OFFSET + _seed_offset(name),
                                   length=config.length, size=model.config.image_size)
-        residuals.append(prediction_residuals(model, np.stack([p.possible for p in pairs]),
-                                              np.stack([p.actions for p in pairs]), frameskip, config.horizons,
-                                              copy_last))
-    return np.concatenate(residuals)
+        batches.append((np.stack([p.possible for p in pairs]), np.stack([p.actions for p in pairs])))
+    return batches
+
+
+def calibration_residuals(model: WorldModel, config: SurpriseConfig, frameskip: int,
+                          copy_last: bool = False) -> np.ndarray:
+    """Residuals (N, horizons, L, D) on possible clips with their own seeds, from every kind of scene."""
+    return np.concatenate([prediction_residuals(model, clips, actions, frameskip, config.horizons, copy_last)
+                           for clips, actions in _calibration_clips(model, config)])
 
 
 def calibrate(model: WorldModel, config: SurpriseConfig, frameskip: int, copy_last: bool = False) -> SurpriseScale:
     """The typical residuals on possible clips, as a scale (see `calibration_residuals`)."""
     return SurpriseScale(calibration_residuals(model, config, frameskip, copy_last), config.scale, config.shrinkage)
+
+
+def calibrate_with_copy_last(model: WorldModel, config: SurpriseConfig,
+                             frameskip: int) -> tuple[SurpriseScale, SurpriseScale]:
+    """`calibrate` for the model and for the copy-last baseline, encoding the clips once."""
+    both = [residuals_with_copy_last(model, clips, actions, frameskip, config.horizons)
+            for clips, actions in _calibration_clips(model, config)]
+    model_scale, copy_last_scale = (SurpriseScale(np.concatenate(residuals), config.scale, config.shrinkage)
+                                    for residuals in zip(*both, strict=True))
+    return model_scale, copy_last_scale
 
 
 def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: SurpriseConfig | None = None,
@@ -274,16 +304,22 @@ def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: 
     unknown = [v for v in names if v not in known]
     if unknown:
         raise ValueError(f"unknown violation types {unknown}; valid: {', '.join(known)}")
-    scale = calibrate(model, config, frameskip)
-    baseline_scale = calibrate(model, config, frameskip, copy_last=True) if baseline else None
+    if baseline:
+        scale, baseline_scale = calibrate_with_copy_last(model, config, frameskip)
+    else:
+        scale, baseline_scale = calibrate(model, config, frameskip), None
     results: dict[str, Any] = {}
     curves: dict[str, list[dict[str, Any]]] = {}
     for name in tqdm(names, desc="surprise", unit="type", disable=not progress, dynamic_ncols=True):
         pairs = scored_pairs(name, config, model.config.image_size)
         actions = np.stack([p.actions for p in pairs])
         twins = [np.stack([getattr(p, twin) for p in pairs]) for twin in ("possible", "impossible")]
-        possible, impossible = (scale(prediction_residuals(model, clips, actions, frameskip, config.horizons))
-                                for clips in twins)
+        if baseline_scale is None:
+            residuals = [prediction_residuals(model, clips, actions, frameskip, config.horizons) for clips in twins]
+        else:
+            residuals, copy_last = zip(*(residuals_with_copy_last(model, clips, actions, frameskip, config.horizons)
+                                         for clips in twins), strict=True)
+        possible, impossible = (scale(r) for r in residuals)
         peak_possible, peak_impossible = np.nanmax(possible, axis=1), np.nanmax(impossible, axis=1)
         results[name] = {
             **separation(peak_possible, peak_impossible),
@@ -291,9 +327,7 @@ def evaluate_surprise(model: WorldModel, world_id: str, frameskip: int, config: 
             "median_peak_possible": float(np.median(peak_possible)),
             "median_peak_impossible": float(np.median(peak_impossible))}
         if baseline_scale is not None:
-            results[name]["copy_last"] = separation(*(
-                np.nanmax(baseline_scale(prediction_residuals(model, clips, actions, frameskip, config.horizons,
-                                                              copy_last=True)), axis=1) for clips in twins))
+            results[name]["copy_last"] = separation(*(np.nanmax(baseline_scale(r), axis=1) for r in copy_last))
         if name == "pass_through":
             results[name]["by_solid"] = paired_accuracy_by_solid(pairs, peak_possible, peak_impossible)
         curves[name] = [{"seed": p.seed, "body": p.body, "event_frame": p.event_frame,

@@ -14,11 +14,14 @@ from openami.evaluation.surprise import (
     SCALES,
     SurpriseConfig,
     SurpriseScale,
+    calibrate,
+    calibrate_with_copy_last,
     evaluate_surprise,
     format_surprise_table,
     frame_errors,
     paired_accuracy_by_solid,
     prediction_residuals,
+    residuals_with_copy_last,
     separation,
 )
 from openami.models import ModelConfig
@@ -141,6 +144,33 @@ def test_the_copy_last_baseline_ignores_the_predictor_and_copies_the_last_embedd
     baseline = prediction_residuals(ZeroPredictionModel(history=2), clips, actions, horizons=2, copy_last=True)
     assert np.allclose(baseline, copying, equal_nan=True)
     assert not np.allclose(zero, copying, equal_nan=True)
+
+
+class CountingZeroModel(ZeroPredictionModel):
+    """Counts the frames it encodes."""
+
+    encoded = 0
+
+    def encode(self, obs):
+        self.encoded += obs.shape[0] * obs.shape[1]
+        return super().encode(obs)
+
+
+def test_model_and_copy_last_residuals_come_from_one_encoding():
+    rng = np.random.default_rng(0)
+    clips = rng.integers(0, 256, size=(3, 8, 16, 16, 3), dtype=np.uint8)
+    actions = np.zeros((3, 8, 2), np.float32)
+    model = CountingZeroModel(history=2)
+    both = residuals_with_copy_last(model, clips, actions, horizons=2)
+    assert model.encoded == 3 * 8  # each frame once, not once per residual
+    for residuals, copy_last in zip(both, (False, True), strict=True):
+        alone = prediction_residuals(model, clips, actions, horizons=2, copy_last=copy_last)
+        assert np.allclose(residuals, alone, equal_nan=True)
+    assert not np.allclose(*both, equal_nan=True)  # the predictor says zero, the baseline copies
+    config = SurpriseConfig(calibration_clips=4, length=24, violations=("teleport", "vanish"))
+    for scale, copy_last in zip(calibrate_with_copy_last(model, config, 1), (False, True), strict=True):
+        alone = calibrate(model, config, 1, copy_last=copy_last)
+        assert np.allclose(scale.mean, alone.mean) and np.allclose(scale.std, alone.std)
 
 
 def test_surprise_reports_the_copy_last_baseline_beside_the_model():
