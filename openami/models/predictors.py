@@ -29,10 +29,15 @@ class AdaLNBlock(nn.Module):
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:  # x (B, T, W), cond (B, W)
+    def forward(self, x: Tensor, cond: Tensor, last_only: bool = False) -> Tensor:  # x (B, T, W), cond (B, W)
+        """(B, T, W), or with `last_only` the last token's output alone, (B, 1, W): every token is still
+        attended to, but only the last one is queried and put through the MLP."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond).unsqueeze(1).chunk(6, dim=-1)
         h = self.norm1(x) * (1 + scale1) + shift1
-        x = x + gate1 * self._attend(h)
+        if last_only and x.shape[1] > 1:
+            x = x[:, -1:] + gate1 * self.attn(h[:, -1:], h, h, need_weights=False)[0]
+        else:
+            x = x + gate1 * self._attend(h)
         h = self.norm2(x) * (1 + scale2) + shift2
         return x + gate2 * self.mlp(h)
 
@@ -106,8 +111,10 @@ class TransformerPredictor(Predictor):
     def forward(self, z: Tensor, action: Tensor) -> Tensor:  # z (B, T, D), action (B, A) -> (B, D)
         x = self.embed(z) + self.position[:, -z.shape[1]:]
         cond = self.action_embed(action)
-        for block in self.blocks:
+        for block in self.blocks[:-1]:
             x = block(x, cond)
+        # Only the last token is read out, so the last block computes it alone (a sixth less work).
+        x = self.blocks[-1](x, cond, last_only=True)
         # Residual on the last embedding: the predictor learns how z changes.
         return z[:, -1] + self.head(self.norm(x[:, -1]))
 

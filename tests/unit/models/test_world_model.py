@@ -66,6 +66,22 @@ def test_single_token_attention_shortcut_matches_full_attention():
     torch.testing.assert_close(block._attend(h), full)
 
 
+def test_a_block_computing_the_last_token_alone_matches_the_full_block():
+    from openami.models.predictors import AdaLNBlock
+
+    torch.manual_seed(0)
+    block = AdaLNBlock(16, 4)
+    torch.nn.init.normal_(block.modulation.weight, std=0.1)  # adaLN-Zero starts as the identity; make it act
+    x, cond = torch.randn(5, 4, 16), torch.randn(5, 16)
+    full = block(x, cond)
+    torch.testing.assert_close(block(x, cond, last_only=True), full[:, -1:])
+    assert not torch.allclose(full[:, -1], x[:, -1]), "the block must change the last token"
+    # the last token still attends to the others: changing an earlier token changes its output
+    moved = x.clone()
+    moved[:, 0] = torch.randn(5, 16)  # (a constant shift would vanish in the layer norm)
+    assert not torch.allclose(block(moved, cond, last_only=True), full[:, -1:])
+
+
 @pytest.mark.parametrize("norm", ["layer", "instance"])
 def test_cnn_norm_standardises_each_channel_only_when_instance(norm):
     from openami.models.encoders import build_encoder
