@@ -87,7 +87,8 @@ def code_gain(model: Any, pairs: list[Any]) -> dict[str, float]:
     return {BODY_NAMES[b]: float(np.median(r)) for b, r in ratios.items() if r}
 
 
-def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
+def pass_through_surprise(run: Path, clips: int, seed: int) -> tuple[Any, list[Any], np.ndarray, np.ndarray]:
+    """(model, pairs, possible twins' surprise, impossible twins'), per frame (N, L), scored as the protocol does."""
     model, run_config = load_physics_run(run)
     config = SurpriseConfig(clips_per_violation=clips, seed=seed)
     frameskip = run_config.train.frameskip
@@ -97,6 +98,11 @@ def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
     possible, impossible = (scale(prediction_residuals(model, np.stack([getattr(p, twin) for p in pairs]), actions,
                                                        frameskip, config.horizons))
                             for twin in ("possible", "impossible"))
+    return model, pairs, possible, impossible
+
+
+def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
+    model, pairs, possible, impossible = pass_through_surprise(run, clips, seed)
     events = np.array([p.event_frame for p in pairs])
     after = np.arange(possible.shape[1])[None, :] >= events[:, None]
     peak_possible, peak_impossible = np.nanmax(possible, axis=1), np.nanmax(impossible, axis=1)

@@ -13,7 +13,10 @@ timed call, so "% of peak" is the share of the measured matmul peak that the mod
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import functools
+import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -94,6 +97,9 @@ def training_speed(name: str, device: torch.device, precision: str, peak: float)
     batch = {"pixels": torch.randint(0, 256, (batch_size, length, 3, config.image_size, config.image_size),
                                      generator=g, dtype=torch.uint8).to(device),
              "actions": torch.randn(batch_size, length - 1, config.action_dim, generator=g).to(device)}
+    if train.episode_contrast_weight > 0:  # the physics preset also encodes one more frame of each episode
+        batch["episode_frame"] = torch.randint(0, 256, (batch_size, 3, config.image_size, config.image_size),
+                                               generator=g, dtype=torch.uint8).to(device)
     reg_generator = torch.Generator(device=device).manual_seed(1)
 
     def step() -> None:
@@ -129,6 +135,33 @@ def precision_speed(names: tuple[str, ...], device: torch.device, peak: float) -
         fp32 = min((first, second), key=lambda r: r["seconds_per_step"])
         runs[name] = {"fp32": fp32, "bf16": bf16, "speedup": fp32["seconds_per_step"] / bf16["seconds_per_step"]}
     return {"runs": runs}
+
+
+def _training_step_seconds(name: str, threads: int, precision: str) -> float:
+    """A training step's median seconds in a fresh process limited to `threads` torch threads."""
+    torch.set_num_threads(threads)
+    return training_speed(name, torch.device("cpu"), precision, peak=float("nan"))["seconds_per_step"]
+
+
+def shared_machine_speed(name: str, precision: str) -> dict[str, Any]:
+    """Training steps of one job alone, then of two jobs at once: each with every core, or with half of them.
+
+    What `--threads` is for: two jobs that each take all the cores contend for them (torch's threads spin
+    while they wait), so the pair can end up slower than one job after the other."""
+    cores = os.cpu_count() or 1
+    half = max(1, cores // 2)
+    context = multiprocessing.get_context("spawn")  # a fresh torch per job, as two `ami` commands would have
+
+    def jobs(threads: list[int]) -> list[float]:
+        with concurrent.futures.ProcessPoolExecutor(len(threads), mp_context=context) as pool:
+            return list(pool.map(_training_step_seconds, [name] * len(threads), threads, [precision] * len(threads)))
+
+    alone = jobs([cores])[0]
+    both_all, both_half = jobs([cores, cores]), jobs([half, half])
+    return {"model": name, "precision": precision, "cores": cores, "seconds_per_step_alone": alone,
+            "two_jobs_all_threads": both_all, "two_jobs_half_threads": both_half, "threads_each_half": half,
+            "slowdown_all_threads": statistics.mean(both_all) / alone,
+            "slowdown_half_threads": statistics.mean(both_half) / alone}
 
 
 def planning_speed(name: str, device: torch.device, search: dict[str, int], peak: float,
@@ -208,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
     # The small model's plan timings first: after the LeWM-sized sections, this process's small calls
     # were seen to run slower (memory handed back and forth), which would not be the planner's doing.
     parser.add_argument("--sections", default="peak,plan-default,plan-compiled,plan-slow,plan-samples,rollout-paths,"
-                                              "train-default,train-precision,collect,train-lewm,plan-lewm",
+                                              "train-default,train-precision,train-shared,collect,train-lewm,plan-lewm",
                         help="comma-separated sections to run")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="training autocast")
@@ -227,6 +260,8 @@ def main(argv: list[str] | None = None) -> dict:
         "train-lewm": lambda: training_speed("lewm", device, args.precision, peak()),
         # What train.precision: auto buys where the hardware has bf16 units (AVX512-BF16 here).
         "train-precision": lambda: precision_speed(("default", "physics"), device, peak()),
+        # Two trainings on one machine, each with every core or with half of them (`ami ... --threads`).
+        "train-shared": lambda: shared_machine_speed("physics", args.precision),
         "plan-default": lambda: planning_speed("default", device, search, peak(), calls=100),
         "plan-compiled": lambda: planning_speed("default", device, search, peak(), calls=100,
                                                 compile_rollouts=True),
@@ -266,6 +301,13 @@ def report(results: dict[str, Any]) -> None:
         rows.append((f"training step, {name}, fp32 / bf16 autocast",
                      f"{r['fp32']['seconds_per_step']:.3f} / {r['bf16']['seconds_per_step']:.3f} s",
                      f"{r['speedup']:.2f}× faster in bf16"))
+    if "train-shared" in results:
+        r = results["train-shared"]
+        rows.append((f"training step, {r['model']}, alone with {r['cores']} threads / two jobs at once with "
+                     f"{r['cores']} / {r['threads_each_half']} threads each",
+                     f"{r['seconds_per_step_alone']:.2f} / {statistics.mean(r['two_jobs_all_threads']):.2f} / "
+                     f"{statistics.mean(r['two_jobs_half_threads']):.2f} s",
+                     f"{r['slowdown_all_threads']:.1f}× / {r['slowdown_half_threads']:.1f}× a lone job's step"))
     for key in ("plan-default", "plan-compiled", "plan-slow", "plan-lewm"):
         if key in results:
             r = results[key]

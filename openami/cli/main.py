@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,7 +38,33 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in COMMANDS.items():
         module.add_parser(sub)
         del name
+    add_threads_option(parser)
     return parser
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """`--threads N` on every command that does work (the leaves of the subcommand tree)."""
+    subcommands = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    for action in subcommands:
+        for child in action.choices.values():
+            add_threads_option(child)
+    if not subcommands:
+        parser.add_argument("--threads", type=int, metavar="N",
+                            help="CPU threads torch may use (default: one per core). Two jobs on one machine "
+                                 "should split the cores between them: each taking them all slows both "
+                                 "several times over (BENCHMARKS.md, 'Scaling out and speed')")
+
+
+def limit_threads(threads: int | None) -> None:
+    """Apply `--threads`: torch's CPU thread pool, and the variable that worker processes read."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # processes started from here (torchrun ranks) inherit it
 
 
 def expand_shorthand(argv: list[str]) -> list[str]:
@@ -56,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from openami.errors import USER_ERRORS
 
     try:
+        limit_threads(getattr(args, "threads", None))
         return int(args.handler(args) or 0)
     except USER_ERRORS as err:
         print(f"ami {args.command}: error: {err}", file=sys.stderr)

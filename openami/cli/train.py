@@ -85,7 +85,8 @@ def torchrun_command(args: argparse.Namespace) -> list[str]:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
                "-m", "openami", "train", "--preset", args.preset, "--out", args.out]
     for flag, value in (("--data", args.data), ("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--seed", args.seed), ("--device", args.device), ("--precision", args.precision)):
+                        ("--seed", args.seed), ("--device", args.device), ("--precision", args.precision),
+                        ("--threads", args.threads)):
         if value is not None:
             command += [flag, str(value)]
     return command + [flag for flag, on in (("--resume", args.resume), ("--quiet", args.quiet)) if on]

@@ -1,6 +1,8 @@
 """Every subcommand once, in a subprocess, with tiny budgets (as a user would run them)."""
 
+import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -190,9 +192,36 @@ def test_user_mistakes_get_one_line_errors(workdir):
     assert r.returncode == 2 and "tworoom" in r.stderr and "Traceback" not in r.stderr
     r = ami("eval", "--run", "nowhere", cwd=workdir)
     assert r.returncode == 2 and "does not exist" in r.stderr
+    r = ami("eval", "probe", "--run", "nowhere", "--threads", "0", cwd=workdir)
+    assert r.returncode == 2 and "--threads must be at least 1, got 0" in r.stderr
     (workdir / "typo.yaml").write_text("train: {stepz: 3}\n")
     r = ami("collect", "--preset", "typo.yaml", "--out", "y", cwd=workdir)
     assert r.returncode == 2 and "did you mean 'steps'" in r.stderr
+
+
+def test_threads_reach_torch_and_every_command(tmp_path, monkeypatch):
+    from openami.cli.main import build_parser, main
+
+    parser = build_parser()
+    for argv in (["collect"], ["train"], ["plan"], ["eval", "surprise"], ["eval", "plan"], ["memory", "add"],
+                 ["memory", "graph"], ["demo"]):
+        assert "--threads" in " ".join(leaf_help(parser, argv)), argv
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    try:
+        assert main(["memory", "stats", "--memory", str(tmp_path / "none"), "--threads", "1"]) == 2  # no memory
+        assert torch.get_num_threads() == 1
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)
+
+
+def leaf_help(parser, argv: list[str]) -> list[str]:
+    """The option strings of the parser that `argv` (a command path) leads to."""
+    for name in argv:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[name]
+    return [option for action in parser._actions for option in action.option_strings]
 
 
 def test_demo_end_to_end(workdir):
