@@ -11,7 +11,9 @@ every possible twin, and how far the twins' embeddings part per pixel that body 
 (impossible twin not peaking higher) split into those decided before the event (a legal contact earlier in the clip,
 shared by both twins, surprises more) and those where the possible twin's own contact surprises as much; where the
 possible twins that peak highest (above the impossible twins' lower quartile) peak, in frames after the clip's latest
-collision; and, as a diagnostic that is not the protocol, the AUROC of peaks taken after the event only. Writes
+collision, and each prediction horizon's mean error on the possible twins 0 to 4 frames after a collision and in
+flight (how long a legal bounce keeps the predictions off); and, as a diagnostic that is not the protocol, the AUROC
+of peaks taken after the event only. Writes
 benchmarks/results/pass-through-misses.json, one entry per run and seed (others are kept).
 """
 
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from physics_tuning import TUNING_SEED, entry_name, load_physics_run
+from physics_tuning import add_run_arguments, entry_name, load_physics_run
 from provenance import ROOT, print_table, provenance, write_json
 from sklearn.metrics import roc_auc_score
 
@@ -93,51 +96,76 @@ def code_gain(model: Any, pairs: list[Any]) -> dict[str, float]:
     return {BODY_NAMES[b]: float(np.median(r)) for b, r in ratios.items() if r}
 
 
+def frames_since_collision(pair: Any) -> np.ndarray:
+    """Per frame of the possible twin, frames since its latest collision (-1 before the first): int (L,).
+
+    A collision is a frame whose velocity of some body changed by more than COLLISION_DV in the step before it."""
+    velocity = [NUM_FIELDS * b + k for b in range(NUM_BODIES) for k in (2, 3)]
+    v = pair.possible_state[:, velocity].reshape(len(pair.possible_state), NUM_BODIES, 2)
+    jolted = np.flatnonzero((np.linalg.norm(np.diff(v, axis=0), axis=-1) > COLLISION_DV).any(axis=1)) + 1
+    return np.array([t - jolted[jolted <= t][-1] if (jolted <= t).any() else -1 for t in range(len(v))])
+
+
 def peaks_after_collisions(pairs: list[Any], possible: np.ndarray, impossible: np.ndarray) -> dict[str, Any]:
     """Where the possible twins' surprise peaks, counted in frames after the clip's latest collision.
 
-    A collision is a frame whose velocity of some body changed by more than COLLISION_DV in the step before it.
     Counted for every possible twin, and for those that cost AUROC most: the ones peaking above the lower quartile
     of the impossible twins' peaks. If those peak near collisions more often than frames lie near one (the share
     of all predicted frames within NEAR_COLLISION frames after a collision), legal bounces are what outshines
     the violations."""
-    velocity = [NUM_FIELDS * b + k for b in range(NUM_BODIES) for k in (2, 3)]
-    offsets, near_frames, predicted_frames = [], 0, 0
-    for pair, surprise in zip(pairs, possible, strict=True):
-        v = pair.possible_state[:, velocity].reshape(len(surprise), NUM_BODIES, 2)
-        jolted = np.flatnonzero((np.linalg.norm(np.diff(v, axis=0), axis=-1) > COLLISION_DV).any(axis=1)) + 1
-        since = np.array([t - jolted[jolted <= t][-1] if (jolted <= t).any() else -1 for t in range(len(surprise))])
-        predicted = ~np.isnan(surprise)
-        near_frames += int((predicted & (since >= 0) & (since <= NEAR_COLLISION)).sum())
-        predicted_frames += int(predicted.sum())
-        offsets.append(int(since[np.nanargmax(surprise)]))
-    after = np.array(offsets)  # -1: no collision before the peak
+    since = np.stack([frames_since_collision(pair) for pair in pairs])  # (N, L)
+    predicted = ~np.isnan(possible)
+    after = since[np.arange(len(pairs)), np.nanargmax(possible, axis=1)]  # -1: no collision before the peak
     high = np.nanmax(possible, axis=1) > np.quantile(np.nanmax(impossible, axis=1), 0.25)
 
     def histogram(mask: np.ndarray) -> dict[str, int]:
         counts = {str(k): int((after[mask] == k).sum()) for k in range(NEAR_COLLISION + 1)}
         return {**counts, "later": int((after[mask] > NEAR_COLLISION).sum()), "none": int((after[mask] < 0).sum())}
 
+    near = predicted & (since >= 0) & (since <= NEAR_COLLISION)
     return {"all": histogram(np.ones_like(high)), "above_impossible_lower_quartile": histogram(high),
-            "share_of_frames_near_collision": near_frames / predicted_frames}
+            "share_of_frames_near_collision": float(near.sum() / predicted.sum())}
 
 
-def pass_through_surprise(run: Path, clips: int, seed: int) -> tuple[Any, list[Any], np.ndarray, np.ndarray]:
-    """(model, pairs, possible twins' surprise, impossible twins'), per frame (N, L), scored as the protocol does."""
+def aftermath(pairs: list[Any], possible_by_horizon: np.ndarray) -> dict[str, Any]:
+    """Each horizon's mean z-scored error on the possible twins, 0..NEAR_COLLISION + 1 frames after a collision
+    and in flight (later, or before any): how long a legal bounce keeps the model's predictions off."""
+    since = np.stack([frames_since_collision(pair) for pair in pairs])  # (N, L)
+    in_flight = (since < 0) | (since > NEAR_COLLISION + 1)
+    masks = {**{str(k): since == k for k in range(NEAR_COLLISION + 2)}, "in_flight": in_flight}
+    return {f"horizon_{h + 1}": {name: float(np.nanmean(possible_by_horizon[:, h][mask]))
+                                 for name, mask in masks.items()}
+            for h in range(possible_by_horizon.shape[1])}
+
+
+@dataclass
+class ScoredPairs:
+    """The pass-through pairs of one run, scored as the protocol scores them."""
+
+    model: Any
+    pairs: list[Any]
+    possible: np.ndarray
+    """The possible twins' surprise per frame (N, L)."""
+    impossible: np.ndarray
+    possible_by_horizon: np.ndarray
+    """The possible twins' z-scored error per horizon (N, horizons, L), of which `possible` is the mean."""
+
+
+def pass_through_surprise(run: Path, clips: int, seed: int) -> ScoredPairs:
     model, run_config = load_physics_run(run)
     config = SurpriseConfig(clips_per_violation=clips, seed=seed)
     frameskip = run_config.train.frameskip
     scale = calibrate(model, config, frameskip)
     pairs = scored_pairs("pass_through", config, model.config.image_size)
     actions = np.stack([p.actions for p in pairs])
-    possible, impossible = (scale(prediction_residuals(model, np.stack([getattr(p, twin) for p in pairs]), actions,
-                                                       frameskip, config.horizons))
-                            for twin in ("possible", "impossible"))
-    return model, pairs, possible, impossible
+    possible, impossible = (prediction_residuals(model, np.stack([getattr(p, twin) for p in pairs]), actions,
+                                                 frameskip, config.horizons) for twin in ("possible", "impossible"))
+    return ScoredPairs(model, pairs, scale(possible), scale(impossible), scale.z_scores(possible))
 
 
 def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
-    model, pairs, possible, impossible = pass_through_surprise(run, clips, seed)
+    scored = pass_through_surprise(run, clips, seed)
+    model, pairs, possible, impossible = scored.model, scored.pairs, scored.possible, scored.impossible
     events = np.array([p.event_frame for p in pairs])
     after = np.arange(possible.shape[1])[None, :] >= events[:, None]
     peak_possible, peak_impossible = np.nanmax(possible, axis=1), np.nanmax(impossible, axis=1)
@@ -158,7 +186,8 @@ def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
             "missed_before_event": int((missed & (before_possible >= after_impossible)).sum()),
             "missed_by_own_contact": int((missed & (before_possible < after_impossible)).sum()),
             "after_event_auroc": separation(after_possible, after_impossible)["auroc"],
-            "possible_peaks": peaks_after_collisions(pairs, possible, impossible)}
+            "possible_peaks": peaks_after_collisions(pairs, possible, impossible),
+            "possible_error_after_collisions": aftermath(pairs, scored.possible_by_horizon)}
 
 
 def rows(name: str, r: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -178,9 +207,7 @@ def rows(name: str, r: dict[str, Any]) -> list[tuple[str, ...]]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="physics run directories made by `ami train`")
-    parser.add_argument("--clips", type=int, default=100, help="pass-through pairs (default 100)")
-    parser.add_argument("--seed", type=int, default=TUNING_SEED, help=f"first test seed (default {TUNING_SEED})")
+    add_run_arguments(parser, "pass-through pairs")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pass-through-misses.json")
     args = parser.parse_args(argv)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -211,6 +238,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{name}: possible twins peaking above the impossible twins' lower quartile: {sum(high.values())}; "
               f"their peaks by frames after the latest collision: {', '.join(f'{k}: {n}' for k, n in high.items())} "
               f"(of all frames, {c['share_of_frames_near_collision']:.0%} lie 0-{NEAR_COLLISION} after one)")
+        for horizon, means in r["possible_error_after_collisions"].items():
+            print(f"{name}: possible twins' mean z-scored error, {horizon.replace('_', ' ')}, by frames after a "
+                  f"collision: {', '.join(f'{k}: {v:.2f}' for k, v in means.items())}")
     print(f"wrote {args.out}")
     return results
 

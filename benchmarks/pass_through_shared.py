@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from pass_through_misses import pass_through_surprise
-from physics_tuning import TUNING_SEED
+from physics_tuning import add_run_arguments
 from provenance import ROOT, print_table, provenance, write_json
 
 from openami.errors import USER_ERRORS
@@ -58,9 +58,7 @@ def ensembles(possible: np.ndarray, impossible: np.ndarray, largest: int) -> lis
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="two or more physics run directories made by `ami train`")
-    parser.add_argument("--clips", type=int, default=100, help="pass-through pairs (default 100)")
-    parser.add_argument("--seed", type=int, default=TUNING_SEED, help=f"first test seed (default {TUNING_SEED})")
+    add_run_arguments(parser, "pass-through pairs")
     parser.add_argument("--largest", type=int, default=3, help="largest ensemble scored (default 3)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pass-through-shared.json")
     args = parser.parse_args(argv)
@@ -73,8 +71,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             scored.append(pass_through_surprise(run, args.clips, args.seed))
         except USER_ERRORS as error:
             raise SystemExit(f"pass_through_shared.py: {error}") from None
-    pairs = scored[0][1]
-    possible, impossible = (np.stack([s[k] for s in scored]) for k in (2, 3))
+    pairs = scored[0].pairs
+    possible, impossible = np.stack([s.possible for s in scored]), np.stack([s.impossible for s in scored])
     names = [run.resolve().name for run in args.runs]
     singles = {name: separation(np.nanmax(p, axis=1), np.nanmax(i, axis=1))["auroc"]
                for name, p, i in zip(names, possible, impossible, strict=True)}

@@ -43,6 +43,13 @@ SHAPE_FIELD = STATE_FIELDS.index("box")
 """Where a body's row of the state says whether it is a box."""
 
 
+def add_run_arguments(parser: argparse.ArgumentParser, pairs: str = "pairs per violation type") -> None:
+    """What every script scoring physics runs on surprise pairs takes: the runs, --clips and --seed."""
+    parser.add_argument("runs", nargs="+", type=Path, help="physics run directories made by `ami train`")
+    parser.add_argument("--clips", type=int, default=100, help=f"{pairs} (default 100)")
+    parser.add_argument("--seed", type=int, default=TUNING_SEED, help=f"first test seed (default {TUNING_SEED})")
+
+
 def load_physics_run(run: Path) -> tuple[Any, Any]:
     """(model, run config) of a physics run; exits with a clear message for a run of another world."""
     model, run_config = load_model(run)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from physics_tuning import TUNING_SEED, load_physics_run, score_runs, surprise_cells
+from physics_tuning import add_run_arguments, load_physics_run, score_runs, surprise_cells
 from provenance import ROOT
 from tqdm.auto import tqdm
 
@@ -58,9 +58,7 @@ def rows(name: str, r: dict[str, Any]) -> list[tuple[str, ...]]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="physics run directories made by `ami train`")
-    parser.add_argument("--clips", type=int, default=100, help="pairs per violation type (default 100)")
-    parser.add_argument("--seed", type=int, default=TUNING_SEED, help=f"first test seed (default {TUNING_SEED})")
+    add_run_arguments(parser)
     parser.add_argument("--max-horizons", type=int, default=3, help="score 1..N horizons (default 3)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "surprise-horizons.json")
     args = parser.parse_args(argv)

@@ -205,12 +205,16 @@ class SurpriseScale:
         quadratic = np.einsum("nkld,kde,nkle->nkl", residuals, self.precision, residuals)
         return quadratic / residuals.shape[-1]
 
-    def __call__(self, residuals: np.ndarray) -> np.ndarray:
-        """Per-frame surprise (N, L), NaN where nothing was predicted."""
+    def z_scores(self, residuals: np.ndarray) -> np.ndarray:
+        """Each horizon's z-scored error per frame (N, horizons, L), NaN where that horizon predicted nothing."""
         if residuals.shape[1] != len(self.precision):
             raise ValueError(f"residuals of {residuals.shape[1]} horizons against a scale calibrated on "
                              f"{len(self.precision)}: compute both with the same surprise.horizons")
-        z = (self._errors(residuals) - self.mean[None, :, None]) / self.std[None, :, None]
+        return (self._errors(residuals) - self.mean[None, :, None]) / self.std[None, :, None]
+
+    def __call__(self, residuals: np.ndarray) -> np.ndarray:
+        """Per-frame surprise (N, L), NaN where nothing was predicted: the mean of `z_scores` over horizons."""
+        z = self.z_scores(residuals)
         with warnings.catch_warnings():  # frames no horizon predicted are all-NaN, and stay NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmean(z, axis=1)

@@ -271,6 +271,11 @@ def test_a_frames_surprise_averages_its_z_scores_over_the_horizons_that_predicte
     surprise = scale(residuals)[0]
     assert np.isclose(surprise[0], per_horizon[0][0])
     assert np.allclose(surprise[1:], (per_horizon[0][1:] + per_horizon[1][1:]) / 2)
+    z = scale.z_scores(residuals)[0]  # each horizon's own, as the scale of that horizon alone gives
+    assert np.allclose(z[0], per_horizon[0]) and np.isnan(z[1, 0]) and np.allclose(z[1, 1:], per_horizon[1][1:])
+    calibrated = scale.z_scores(possible)
+    assert np.allclose(np.nanmean(calibrated, axis=(0, 2)), 0.0)
+    assert np.allclose(np.nanstd(calibrated, axis=(0, 2)), 1.0)
 
 
 def test_the_cli_scores_surprise_over_the_configs_horizons_by_default():
