@@ -152,6 +152,7 @@ class ScoredPairs:
 
 
 def pass_through_surprise(run: Path, clips: int, seed: int) -> ScoredPairs:
+    """A run's pass-through pairs (`clips` of them from `seed`), calibrated and scored as `ami eval surprise` does."""
     model, run_config = load_physics_run(run)
     config = SurpriseConfig(clips_per_violation=clips, seed=seed)
     frameskip = run_config.train.frameskip
