@@ -106,16 +106,15 @@ def frames_since_collision(pair: Any) -> np.ndarray:
     return np.array([t - jolted[jolted <= t][-1] if (jolted <= t).any() else -1 for t in range(len(v))])
 
 
-def peaks_after_collisions(pairs: list[Any], possible: np.ndarray, impossible: np.ndarray) -> dict[str, Any]:
+def peaks_after_collisions(since: np.ndarray, possible: np.ndarray, impossible: np.ndarray) -> dict[str, Any]:
     """Where the possible twins' surprise peaks, counted in frames after the clip's latest collision.
 
     Counted for every possible twin, and for those that cost AUROC most: the ones peaking above the lower quartile
     of the impossible twins' peaks. If those peak near collisions more often than frames lie near one (the share
     of all predicted frames within NEAR_COLLISION frames after a collision), legal bounces are what outshines
-    the violations."""
-    since = np.stack([frames_since_collision(pair) for pair in pairs])  # (N, L)
+    the violations. `since`: frames_since_collision of each pair (N, L)."""
     predicted = ~np.isnan(possible)
-    after = since[np.arange(len(pairs)), np.nanargmax(possible, axis=1)]  # -1: no collision before the peak
+    after = since[np.arange(len(since)), np.nanargmax(possible, axis=1)]  # -1: no collision before the peak
     high = np.nanmax(possible, axis=1) > np.quantile(np.nanmax(impossible, axis=1), 0.25)
 
     def histogram(mask: np.ndarray) -> dict[str, int]:
@@ -127,10 +126,9 @@ def peaks_after_collisions(pairs: list[Any], possible: np.ndarray, impossible: n
             "share_of_frames_near_collision": float(near.sum() / predicted.sum())}
 
 
-def aftermath(pairs: list[Any], possible_by_horizon: np.ndarray) -> dict[str, Any]:
+def aftermath(since: np.ndarray, possible_by_horizon: np.ndarray) -> dict[str, Any]:
     """Each horizon's mean z-scored error on the possible twins, 0..NEAR_COLLISION + 1 frames after a collision
     and in flight (later, or before any): how long a legal bounce keeps the model's predictions off."""
-    since = np.stack([frames_since_collision(pair) for pair in pairs])  # (N, L)
     in_flight = (since < 0) | (since > NEAR_COLLISION + 1)
     masks = {**{str(k): since == k for k in range(NEAR_COLLISION + 2)}, "in_flight": in_flight}
     return {f"horizon_{h + 1}": {name: float(np.nanmean(possible_by_horizon[:, h][mask]))
@@ -177,6 +175,7 @@ def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
     velocity = [p.possible_state[p.event_frame - 1, NUM_FIELDS * p.body + 2:NUM_FIELDS * p.body + 4] for p in pairs]
     speed = np.linalg.norm(np.array(velocity), axis=1)
     missed = ~(peak_impossible > peak_possible)
+    since = np.stack([frames_since_collision(pair) for pair in pairs])  # (N, L)
     return {"overall": separation(peak_possible, peak_impossible),
             "by_depth": thirds(depth, peak_possible, peak_impossible),
             "by_speed": thirds(speed, peak_possible, peak_impossible),
@@ -187,8 +186,8 @@ def analyse(run: Path, clips: int, seed: int) -> dict[str, Any]:
             "missed_before_event": int((missed & (before_possible >= after_impossible)).sum()),
             "missed_by_own_contact": int((missed & (before_possible < after_impossible)).sum()),
             "after_event_auroc": separation(after_possible, after_impossible)["auroc"],
-            "possible_peaks": peaks_after_collisions(pairs, possible, impossible),
-            "possible_error_after_collisions": aftermath(pairs, scored.possible_by_horizon)}
+            "possible_peaks": peaks_after_collisions(since, possible, impossible),
+            "possible_error_after_collisions": aftermath(since, scored.possible_by_horizon)}
 
 
 def rows(name: str, r: dict[str, Any]) -> list[tuple[str, ...]]:
