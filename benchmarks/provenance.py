@@ -31,9 +31,23 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def cpu_model() -> str:
+    """The processor's name (Linux's /proc/cpuinfo, else what Python knows): timings differ by more than core count."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def provenance(settings: dict[str, Any]) -> dict[str, Any]:
     return {"git_commit": git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "cpu_count": os.cpu_count(), "cpu_model": cpu_model(),
+            # Which bf16 units the CPU has decides what bf16 training gains (1.05x to 1.5x across hosts; BENCHMARKS.md).
+            "cpu_bf16_units": [unit for unit in ("avx512_bf16", "amx_bf16") if torch.cpu.get_capabilities().get(unit)],
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "numpy": np.__version__, "python": platform.python_version(), "machine": platform.machine(),
             "settings": settings}
 

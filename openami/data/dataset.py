@@ -68,6 +68,11 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self._row)
 
+    @property
+    def first_rows(self) -> np.ndarray:
+        """Each sample's first frame, as a row of the experience's arrays (int64, one per sample)."""
+        return self._row
+
     def locate(self, index: int) -> tuple[int, int]:
         """The (episode, start frame) of sample `index`."""
         return int(self._episode[index]), int(self._start[index])

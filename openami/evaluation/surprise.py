@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,33 +117,43 @@ def _residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frames
     """One (N, horizons, L, D) array per entry of `copy_last`, from one encoding of the clips."""
     model.eval()
     device = next(model.parameters()).device
-    n, length = clips.shape[:2]
-    f, history = frameskip, model.config.history
-    steps = (length - 1) // f + 1
-    if steps <= history:
-        raise ValueError(f"clips of {length} frames give {steps} model steps; need more than history={history}")
-    frames = torch.from_numpy(np.ascontiguousarray(clips[:, ::f][:, :steps])).to(device).permute(0, 1, 4, 2, 3)
+    length = clips.shape[1]
+    steps = (length - 1) // frameskip + 1
+    if steps <= model.config.history:
+        raise ValueError(f"clips of {length} frames give {steps} model steps; "
+                         f"need more than history={model.config.history}")
+    frames = torch.from_numpy(np.ascontiguousarray(clips[:, ::frameskip][:, :steps])).to(device).permute(0, 1, 4, 2, 3)
     z = model.encode(frames)  # (N, K, D)
+    return [code_residuals(z, actions, None if copying else model.rollout, model.config.history, horizons,
+                           frameskip, length) for copying in copy_last]
+
+
+@torch.no_grad()
+def code_residuals(z: torch.Tensor, actions: np.ndarray, rollout: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                   | None, history: int, horizons: int, frameskip: int, length: int) -> np.ndarray:
+    """`prediction_residuals` from codes already made: z (N, K, D) of every `frameskip`-th frame of clips of
+    `length` frames, their world actions (N, L, A), and a predictor's open loop ((B, history, D), (B, H, f*A))
+    -> (B, H, D); None predicts the last code (copy-last). Any code will do: a world model's embeddings, or
+    the true state (benchmarks/state_ceiling.py)."""
+    n, steps = z.shape[:2]
+    f = frameskip
     # The model's action from step k to k+1 is the f world actions between them, concatenated;
     # zero actions pad the end, and predictions past the clip are dropped.
-    act = torch.from_numpy(np.ascontiguousarray(actions[:, : (steps - 1) * f], np.float32)).to(device)
+    act = torch.from_numpy(np.ascontiguousarray(actions[:, : (steps - 1) * f], np.float32)).to(z.device)
     act = act.reshape(n, steps - 1, -1)
     act = torch.cat([act, act.new_zeros(n, horizons, act.shape[-1])], dim=1)  # (N, K-1+horizons, f*A)
     starts = range(history - 1, steps - 1)  # index of the last real frame each rollout sees
     windows = torch.stack([z[:, s - history + 1:s + 1] for s in starts], dim=1)  # (N, S, h, D)
-    outputs = []
-    for copying in copy_last:
-        if copying:
-            pred = windows[:, :, -1:].expand(-1, -1, horizons, -1)
-        else:
-            plans = torch.stack([act[:, s:s + horizons] for s in starts], dim=1)  # (N, S, horizons, f*A)
-            pred = model.rollout(windows.flatten(0, 1), plans.flatten(0, 1)).view(n, len(starts), horizons, -1)
-        out = np.full((n, horizons, length, z.shape[-1]), np.nan)
-        for i, s in enumerate(starts):
-            for k in range(1, min(horizons, steps - 1 - s) + 1):
-                out[:, k - 1, (s + k) * f] = (pred[:, i, k - 1] - z[:, s + k]).double().cpu().numpy()
-        outputs.append(out)
-    return outputs
+    if rollout is None:
+        pred = windows[:, :, -1:].expand(-1, -1, horizons, -1)
+    else:
+        plans = torch.stack([act[:, s:s + horizons] for s in starts], dim=1)  # (N, S, horizons, f*A)
+        pred = rollout(windows.flatten(0, 1), plans.flatten(0, 1)).view(n, len(starts), horizons, -1)
+    out = np.full((n, horizons, length, z.shape[-1]), np.nan)
+    for i, s in enumerate(starts):
+        for k in range(1, min(horizons, steps - 1 - s) + 1):
+            out[:, k - 1, (s + k) * f] = (pred[:, i, k - 1] - z[:, s + k]).double().cpu().numpy()
+    return out
 
 
 def frame_errors(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frameskip: int = 1) -> np.ndarray:
@@ -256,18 +267,20 @@ def scored_pairs(violation: str, config: SurpriseConfig, size: int) -> list[Any]
                              length=config.length, size=size)
 
 
-def _calibration_clips(model: WorldModel, config: SurpriseConfig) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(possible clips, actions) per violation type, with seeds of their own, from every kind of scene."""
+def calibration_pairs(config: SurpriseConfig, size: int) -> list[list[Any]]:
+    """The pairs whose possible clips calibrate the scale, per violation type, with seeds of their own."""
     from openami.worlds.violations import make_paired_clips
 
     names = config.violations or _violation_names()
     share = -(-config.calibration_clips // len(names))
-    batches = []
-    for name in names:
-        pairs = make_paired_clips(name, share, seed=config.seed + _CALIBRATION_OFFSET + _seed_offset(name),
-                                  length=config.length, size=model.config.image_size)
-        batches.append((np.stack([p.possible for p in pairs]), np.stack([p.actions for p in pairs])))
-    return batches
+    return [make_paired_clips(name, share, seed=config.seed + _CALIBRATION_OFFSET + _seed_offset(name),
+                              length=config.length, size=size) for name in names]
+
+
+def _calibration_clips(model: WorldModel, config: SurpriseConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(possible clips, actions) per violation type, from every kind of scene."""
+    return [(np.stack([p.possible for p in pairs]), np.stack([p.actions for p in pairs]))
+            for pairs in calibration_pairs(config, model.config.image_size)]
 
 
 def calibration_residuals(model: WorldModel, config: SurpriseConfig, frameskip: int,

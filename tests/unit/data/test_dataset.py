@@ -61,6 +61,13 @@ def test_windows_stay_in_one_episode(frameskip: int) -> None:
     assert len(seen) == len(ds)
 
 
+def test_first_rows_are_where_each_window_starts_in_the_experience() -> None:
+    exp = make_experience([7, 11, 4, 9])
+    ds = WindowDataset(exp, history=2, future=1, frameskip=2, episodes=[3, 1])
+    for i, row in enumerate(ds.first_rows):
+        np.testing.assert_array_equal(exp.state[row], ds[i]["state"][0].numpy())
+
+
 def test_frameskip_actions_are_the_raw_actions_in_order() -> None:
     exp = make_experience([20])
     ds = WindowDataset(exp, history=2, future=2, frameskip=3)

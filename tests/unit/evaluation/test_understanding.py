@@ -16,12 +16,15 @@ from openami.evaluation.surprise import (
     SurpriseScale,
     calibrate,
     calibrate_with_copy_last,
+    calibration_pairs,
+    code_residuals,
     evaluate_surprise,
     format_surprise_table,
     frame_errors,
     paired_accuracy_by_solid,
     prediction_residuals,
     residuals_with_copy_last,
+    scored_pairs,
     separation,
 )
 from openami.models import ModelConfig
@@ -126,6 +129,33 @@ def test_k_step_residuals_compare_each_frame_with_its_prediction_k_steps_earlier
     for k in (1, 2, 3):  # "no change" predicted k frames earlier falls 10 k short
         assert np.isnan(res[0, k - 1, :k]).all()
         assert np.allclose(res[0, k - 1, k:, 0], -10 * k / 255)
+
+
+def test_residuals_of_any_code_with_a_predictor_that_extrapolates_it():
+    # Codes that move by a constant step: extrapolating the last step is exact, copying falls a step short per horizon.
+    z = torch.arange(10.0).reshape(1, 10, 1).repeat(2, 1, 3)  # (N=2, K=10, D=3)
+
+    def extrapolate(window, actions):  # (B, history, D), (B, H, A) -> (B, H, D)
+        step = window[:, -1] - window[:, -2]
+        return window[:, -1:] + step[:, None] * torch.arange(1, actions.shape[1] + 1.0)[None, :, None]
+
+    exact = code_residuals(z, np.zeros((2, 10, 2), np.float32), extrapolate, history=2, horizons=2, frameskip=1,
+                           length=10)
+    copying = code_residuals(z, np.zeros((2, 10, 2), np.float32), None, history=2, horizons=2, frameskip=1,
+                             length=10)
+    assert exact.shape == copying.shape == (2, 2, 10, 3)
+    assert np.isnan(exact[:, 0, :2]).all() and np.isnan(exact[:, 1, :3]).all()  # nothing predicts those frames
+    assert np.allclose(exact[:, 0, 2:], 0) and np.allclose(exact[:, 1, 3:], 0)
+    assert np.allclose(copying[:, 0, 2:], -1) and np.allclose(copying[:, 1, 3:], -2)
+
+
+def test_calibration_pairs_are_possible_clips_of_every_type_with_seeds_apart_from_the_test_pairs():
+    config = SurpriseConfig(clips_per_violation=2, calibration_clips=4, length=24, violations=("teleport", "vanish"))
+    per_type = calibration_pairs(config, size=16)
+    assert [{p.violation for p in pairs} for pairs in per_type] == [{"teleport"}, {"vanish"}]
+    assert all(len(pairs) == 2 for pairs in per_type)
+    tested = {p.seed for name in config.violations for p in scored_pairs(name, config, 16)}
+    assert tested.isdisjoint(p.seed for pairs in per_type for p in pairs)
 
 
 class ZeroPredictionModel(MeanColourModel):
