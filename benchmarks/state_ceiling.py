@@ -141,8 +141,9 @@ def score(model: StateModel, pair_seed: int, clips: int, violations: tuple[str, 
     also with copy-last on the same code (the change alone)."""
     config = SurpriseConfig(clips_per_violation=clips, seed=pair_seed)
     calibration = [p for pairs in calibration_pairs(config, 64) for p in pairs]
-    states, actions = np.stack([p.possible_state for p in calibration]), np.stack([p.actions for p in calibration])
-    scales = {copy_last: SurpriseScale(model.residuals(states, actions, config.horizons, copy_last), config.scale,
+    possible = np.stack([p.possible_state for p in calibration])
+    played = np.stack([p.actions for p in calibration])
+    scales = {copy_last: SurpriseScale(model.residuals(possible, played, config.horizons, copy_last), config.scale,
                                        config.shrinkage) for copy_last in (False, True)}
     out = {}
     for name in tqdm(violations, desc=f"surprise, seed {pair_seed}", dynamic_ncols=True):
@@ -187,11 +188,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     settings = {"data": str(args.data.resolve()), "steps": args.steps, "seed": args.seed, "clips": args.clips,
                 "pair_seeds": pair_seeds, "violations": list(SCORED), "preset": "physics"}
-    results = run_sections([f"{c}-seed{args.seed}" for c in codes],
-                           {f"{c}-seed{args.seed}": (lambda c=c: section(c)) for c in codes},
-                           lambda name: {**settings, "code": name.split("-")[0]}, args.out)
+    # One entry per code, seed and schedule, so that other runs' figures are kept.
+    names = {f"{c}-seed{args.seed}" + ("" if args.steps == 5000 else f"-{args.steps}steps"): c for c in codes}
+    results = run_sections(list(names), {name: (lambda c=c: section(c)) for name, c in names.items()},
+                           lambda name: {**settings, "code": names[name]}, args.out)
     rows = []
-    for name in (f"{c}-seed{args.seed}" for c in codes):
+    for name in names:
         for seed, figures in results[name]["pairs"].items():
             rows.append((name, seed, *(f"{figures[v]['model']['auroc']:.3f} ({figures[v]['copy_last']['auroc']:.3f})"
                                        for v in SCORED)))

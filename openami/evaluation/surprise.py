@@ -31,6 +31,8 @@ _CALIBRATION_OFFSET = 500_000
 _SEEDS_PER_VIOLATION = 10_000
 SCALES = ("covariance", "diagonal")
 """Ways SurpriseScale can measure a residual against those of possible clips."""
+Rollout = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""A predictor's open loop: (windows (B, history, D), actions (B, H, A)) -> predictions (B, H, D)."""
 
 
 def _violation_names() -> tuple[str, ...]:
@@ -129,11 +131,11 @@ def _residuals(model: WorldModel, clips: np.ndarray, actions: np.ndarray, frames
 
 
 @torch.no_grad()
-def code_residuals(z: torch.Tensor, actions: np.ndarray, rollout: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-                   | None, history: int, horizons: int, frameskip: int, length: int) -> np.ndarray:
+def code_residuals(z: torch.Tensor, actions: np.ndarray, rollout: Rollout | None, history: int, horizons: int,
+                   frameskip: int, length: int) -> np.ndarray:
     """`prediction_residuals` from codes already made: z (N, K, D) of every `frameskip`-th frame of clips of
-    `length` frames, their world actions (N, L, A), and a predictor's open loop ((B, history, D), (B, H, f*A))
-    -> (B, H, D); None predicts the last code (copy-last). Any code will do: a world model's embeddings, or
+    `length` frames, their world actions (N, L, A), and a predictor's open loop (`Rollout`; None predicts the
+    last code: copy-last). Any code will do: a world model's embeddings, or
     the true state (benchmarks/state_ceiling.py)."""
     n, steps = z.shape[:2]
     f = frameskip

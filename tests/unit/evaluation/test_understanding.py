@@ -149,7 +149,7 @@ def test_residuals_of_any_code_with_a_predictor_that_extrapolates_it():
     assert np.allclose(copying[:, 0, 2:], -1) and np.allclose(copying[:, 1, 3:], -2)
 
 
-def test_calibration_pairs_are_possible_clips_of_every_type_with_seeds_apart_from_the_test_pairs():
+def test_calibration_pairs_come_per_scored_type_with_seeds_apart_from_the_test_pairs():
     config = SurpriseConfig(clips_per_violation=2, calibration_clips=4, length=24, violations=("teleport", "vanish"))
     per_type = calibration_pairs(config, size=16)
     assert [{p.violation for p in pairs} for pairs in per_type] == [{"teleport"}, {"vanish"}]
