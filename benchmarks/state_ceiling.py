@@ -18,7 +18,7 @@ alone flags.
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from physics_tuning import TUNING_SEED
 from provenance import ROOT, print_table, run_sections
 from tqdm.auto import tqdm
 
@@ -44,11 +45,12 @@ from openami.losses import prediction_loss
 from openami.models.predictors import build_predictor
 from openami.presets import load_preset
 from openami.training.sampling import WindowSampler
+from openami.training.trainer import learning_rate
 from openami.worlds.physics import NUM_BODIES, NUM_FIELDS, SHAPE_SYMMETRY, STATE_FIELDS
 
 CODES = ("position", "motion", "pose")
+PHYSICS_WORLD = "openami/Physics-v0"
 SCORED = ("teleport", "pass_through", "velocity_jump", "shape_change")
-TUNING_SEED = 7_000_000
 _FIELD = {name: i for i, name in enumerate(STATE_FIELDS)}
 
 
@@ -89,6 +91,7 @@ def train_predictor(data: Path, code: str, steps: int, seed: int) -> tuple[State
     """The preset's predictor, trained on standardised true-state codes of the data's training episodes."""
     preset = load_preset("physics")
     train = preset.train
+    schedule = train.replace(steps=steps)
     experience = open_dataset(data)
     codes = state_code(np.asarray(experience.state), code)
     mean, std = codes.mean(axis=0), codes.std(axis=0) + 1e-6
@@ -107,10 +110,8 @@ def train_predictor(data: Path, code: str, steps: int, seed: int) -> tuple[State
     precision = resolve_precision(train.precision, torch.device("cpu"))  # the preset's: bf16 where it is fast
     began, losses = time.time(), []
     for step in tqdm(range(steps), desc=f"train on {code}", dynamic_ncols=True):
-        warm = (step + 1) / train.warmup_steps
-        done = max(0.0, (step - train.warmup_steps) / max(1, steps - train.warmup_steps))
-        for group in optimizer.param_groups:  # the trainer's schedule: warm-up, then cosine down to a tenth
-            group["lr"] = train.lr * (warm if warm < 1 else 0.1 + 0.45 * (1 + math.cos(math.pi * done)))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(schedule, step)
         drawn = sampler.draw()
         frames = rows[drawn][:, None] + offsets  # (B, L) dataset rows
         z, act = codes[frames], actions[frames[:, :-1]]
@@ -178,8 +179,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = sorted(set(codes) - set(CODES))
     if unknown:
         parser.error(f"unknown codes {unknown}; choose from {', '.join(CODES)}")
-    if not (args.data / "manifest.json").is_file():
+    if args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
+    manifest = args.data / "manifest.json"
+    if not manifest.is_file():
         parser.error(f"{args.data} holds no dataset: make one with `ami collect --preset physics --out {args.data}`")
+    world = json.loads(manifest.read_text()).get("world")
+    if world != PHYSICS_WORLD:
+        parser.error(f"{args.data} holds {world} data, but the state codes are the physics world's: "
+                     f"make its data with `ami collect --preset physics --out DIR`")
     pair_seeds = [int(s) for s in args.pair_seeds.split(",")]
 
     def section(code: str) -> dict[str, Any]:

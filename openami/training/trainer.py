@@ -262,12 +262,6 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
     if ranks.world_size > 1:
         objective = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
 
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return cfg.lr * (step + 1) / cfg.warmup_steps
-        progress_ = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-        return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress_))))
-
     log = MetricsLog(run_dir) if ranks.is_main else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
                disable=not (progress and ranks.is_main), dynamic_ncols=True)
@@ -275,7 +269,7 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
     net.train()
     for step in bar:
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = learning_rate(cfg, step)
         drawn = sampler.draw()
         batch = _to(default_collate([train_set[int(i)] for i in drawn[rows]]), device)
         if cfg.episode_contrast_weight > 0:  # seeded by step, so a resumed run draws the same partners
@@ -297,7 +291,7 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
             losses = distributed.mean_over_ranks(torch.stack([loss] + [parts[n] for n in names[1:]]).float())
             loss_value = losses[0].item()
             if log is not None:
-                record = {**dict(zip(names, losses.tolist(), strict=True)), "lr": lr_at(step),
+                record = {**dict(zip(names, losses.tolist(), strict=True)), "lr": learning_rate(cfg, step),
                           **embedding_stats(parts["z"].detach())}
                 record["elapsed_s"] = time.time() - began
                 log.write(done, record)
@@ -321,6 +315,14 @@ def _train(config: RunConfig, run_dir: Path, experience: Experience, ranks: Rank
         log.close()
     distributed.barrier()  # no rank leaves before the last checkpoint is on disk
     return TrainResult(run_dir, cfg.steps, time.time() - began, loss_value, val_loss, val_copy_last)
+
+
+def learning_rate(train: TrainConfig, step: int) -> float:
+    """The schedule of `train`: a linear warm-up, then a cosine from train.lr down to a tenth of it."""
+    if step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    progress = (step - train.warmup_steps) / max(1, train.steps - train.warmup_steps)
+    return train.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 @torch.no_grad()

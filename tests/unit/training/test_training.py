@@ -6,7 +6,9 @@ from conftest import TINY_MODEL, TINY_TRAIN, assert_resume_matches_straight
 
 from openami.training import CheckpointError, fit, load_model, resume
 from openami.training.checkpoint import last_checkpoint
+from openami.training.config import TrainConfig
 from openami.training.metrics import embedding_stats, read_metrics
+from openami.training.trainer import learning_rate
 
 
 def test_run_directory_layout_and_model_rebuilds_from_config(tiny_run):
@@ -317,3 +319,13 @@ def test_the_cli_warns_when_the_predictor_barely_beats_copying(monkeypatch, caps
     out, err = capsys.readouterr()
     assert "(copying the last embedding: 0.0600)" in out
     assert ("learnt little of how the world moves" in err) is warned
+
+
+def test_the_learning_rate_warms_up_then_falls_by_a_cosine_to_a_tenth():
+    train = TrainConfig(lr=1e-3, warmup_steps=10, steps=110)
+    assert learning_rate(train, 0) == pytest.approx(1e-4)
+    assert learning_rate(train, 9) == pytest.approx(1e-3)  # the warm-up's last step reaches the peak
+    assert learning_rate(train, 60) == pytest.approx(0.55e-3)  # half way down the cosine
+    assert learning_rate(train, 110) == pytest.approx(1e-4)
+    rates = [learning_rate(train, step) for step in range(10, 111)]
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
