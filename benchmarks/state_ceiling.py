@@ -2,6 +2,7 @@
 
 python benchmarks/state_ceiling.py --data DATA     # DATA: the physics preset's (`ami collect --preset physics`)
 python benchmarks/state_ceiling.py --data DATA --codes position --steps 2000 --threads 1
+python benchmarks/state_ceiling.py --data DATA --codes position --predictor mlp --steps 40000
 
 A pixel world model can only be as surprised as its code lets it be. Here the code is each body's true state, read
 from the simulator, in place of a learnt embedding: ``position`` is each body's place and shape (ball or box), what
@@ -12,7 +13,9 @@ learns to predict that code, fixed and standardised; then the surprise protocol 
 calibration on the same possible clips, the same scale, horizons and peak, the same pairs. Violations the state
 does not record (vanish and appear keep the body's state, colour is not in it) are not scored. What it reaches bounds
 what a better encoder could add to the preset's predictor and protocol; copy-last on the same code is what change
-alone flags.
+alone flags. ``--predictor mlp`` swaps in an MLP of the same width and depth over the flattened history (about 25x
+cheaper a step here), so that the ceiling of a predictor trained far longer can be measured; ``--precision fp32``
+drops the preset's bf16.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from openami.evaluation.surprise import (
     separation,
 )
 from openami.losses import prediction_loss
-from openami.models.predictors import build_predictor
+from openami.models.predictors import PREDICTORS, build_predictor
 from openami.presets import load_preset
 from openami.training.sampling import WindowSampler
 from openami.training.trainer import learning_rate
@@ -87,10 +90,12 @@ class StateModel:
                               states.shape[1])
 
 
-def train_predictor(data: Path, code: str, steps: int, seed: int) -> tuple[StateModel, dict[str, Any]]:
-    """The preset's predictor, trained on standardised true-state codes of the data's training episodes."""
+def train_predictor(data: Path, code: str, steps: int, seed: int, predictor_name: str = "transformer",
+                    precision: str | None = None) -> tuple[StateModel, dict[str, Any]]:
+    """The preset's predictor (or `predictor_name` at its width and depth), trained on standardised true-state codes
+    of the data's training episodes, in the preset's precision unless `precision` is given."""
     preset = load_preset("physics")
-    train = preset.train
+    train = preset.train.replace(precision=precision or preset.train.precision)
     schedule = train.replace(steps=steps)
     experience = open_dataset(data)
     codes = state_code(np.asarray(experience.state), code)
@@ -102,7 +107,8 @@ def train_predictor(data: Path, code: str, steps: int, seed: int) -> tuple[State
     rows, val_rows = (torch.from_numpy(WindowDataset(experience, history, train.future, 1, eps).first_rows)
                       for eps in (train_eps, val_eps))
     offsets = torch.arange(length)
-    config = preset.model.replace(latent_dim=codes.shape[1], action_dim=actions.shape[1], cnn_pooled_dims=0)
+    config = preset.model.replace(latent_dim=codes.shape[1], action_dim=actions.shape[1], cnn_pooled_dims=0,
+                                  predictor=predictor_name)
     torch.manual_seed(seed)
     predictor = build_predictor(config)
     optimizer = torch.optim.AdamW(predictor.parameters(), lr=train.lr, weight_decay=train.weight_decay)
@@ -167,6 +173,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--codes", default=",".join(CODES), help=f"comma-separated codes: {', '.join(CODES)}")
     parser.add_argument("--steps", type=int, default=5000, help="training steps (the preset's 5,000)")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--predictor", default="transformer", choices=PREDICTORS.names(),
+                        help="the predictor (the preset's transformer; its width and depth either way)")
+    parser.add_argument("--precision", default=None, choices=("fp32", "bf16"),
+                        help="training precision (default: the preset's, bf16 where the CPU runs it fast)")
     parser.add_argument("--clips", type=int, default=100, help="pairs per violation type")
     parser.add_argument("--pair-seeds", default=f"{TUNING_SEED},{SURPRISE_SEED}",
                         help="first seeds of the pairs scored (tuning 7000000, test 3000000)")
@@ -191,13 +201,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pair_seeds = [int(s) for s in args.pair_seeds.split(",")]
 
     def section(code: str) -> dict[str, Any]:
-        model, trained = train_predictor(args.data, code, args.steps, args.seed)
+        model, trained = train_predictor(args.data, code, args.steps, args.seed, args.predictor, args.precision)
         return {**trained, "pairs": {str(s): score(model, s, args.clips, SCORED) for s in pair_seeds}}
 
     settings = {"data": str(args.data.resolve()), "steps": args.steps, "seed": args.seed, "clips": args.clips,
-                "pair_seeds": pair_seeds, "violations": list(SCORED), "preset": "physics"}
-    # One entry per code, seed and schedule, so that other runs' figures are kept.
-    names = {f"{c}-seed{args.seed}" + ("" if args.steps == 5000 else f"-{args.steps}steps"): c for c in codes}
+                "pair_seeds": pair_seeds, "violations": list(SCORED), "preset": "physics",
+                "predictor": args.predictor, "precision": args.precision or "preset"}
+    # One entry per code, seed, predictor, precision and schedule, so that other runs' figures are kept.
+    suffix = ("" if args.predictor == "transformer" else f"-{args.predictor}") + \
+        (f"-{args.precision}" if args.precision else "") + ("" if args.steps == 5000 else f"-{args.steps}steps")
+    names = {f"{c}-seed{args.seed}{suffix}": c for c in codes}
     results = run_sections(list(names), {name: (lambda c=c: section(c)) for name, c in names.items()},
                            lambda name: {**settings, "code": names[name]}, args.out)
     rows = []
