@@ -93,12 +93,13 @@ class StateModel:
 
 
 def train_predictor(data: Path, code: str, steps: int, seed: int, predictor_name: str = "transformer",
-                    precision: str | None = None, batch_size: int | None = None) -> tuple[StateModel, dict[str, Any]]:
+                    precision: str | None = None, batch_size: int | None = None,
+                    lr: float | None = None) -> tuple[StateModel, dict[str, Any]]:
     """The preset's predictor (or `predictor_name` at its width and depth), trained on standardised true-state codes
-    of the data's training episodes, in the preset's precision and batch size unless given."""
+    of the data's training episodes, in the preset's precision, batch size and learning rate unless given."""
     preset = load_preset("physics")
     train = preset.train.replace(precision=precision or preset.train.precision,
-                                 batch_size=batch_size or preset.train.batch_size)
+                                 batch_size=batch_size or preset.train.batch_size, lr=lr or preset.train.lr)
     schedule = train.replace(steps=steps)
     experience = open_dataset(data)
     codes = state_code(np.asarray(experience.state), code)
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--predictor", default="transformer", choices=PREDICTORS.names(),
                         help="the predictor (the preset's transformer; its width and depth either way)")
     parser.add_argument("--batch-size", type=int, default=None, help="windows per step (default: the preset's 128)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's 0.002)")
     parser.add_argument("--precision", default=None, choices=("fp32", "bf16"),
                         help="training precision (default: the preset's, bf16 where the CPU runs it fast)")
     parser.add_argument("--clips", type=int, default=100, help="pairs per violation type")
@@ -197,6 +199,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error(f"--steps must be at least 1, got {args.steps}")
     if args.batch_size is not None and args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.lr is not None and args.lr <= 0:
+        parser.error(f"--lr must be positive, got {args.lr}")
     manifest = args.data / "manifest.json"
     if not manifest.is_file():
         parser.error(f"{args.data} holds no dataset: make one with `ami collect --preset physics --out {args.data}`")
@@ -209,17 +213,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     def section(code: str) -> dict[str, Any]:
         model, trained = train_predictor(args.data, code, args.steps, args.seed, args.predictor, args.precision,
-                                         args.batch_size)
+                                         args.batch_size, args.lr)
         return {**trained, "pairs": {str(s): score(model, s, args.clips, SCORED) for s in pair_seeds}}
 
     settings = {"data": str(args.data.resolve()), "steps": args.steps, "seed": args.seed, "clips": args.clips,
                 "pair_seeds": pair_seeds, "violations": list(SCORED), "preset": "physics",
                 "predictor": args.predictor, "precision": args.precision or "preset", "episodes": episodes,
-                "batch_size": args.batch_size or "preset"}
-    # One entry per code, seed, predictor, precision, schedule, batch and data size: other runs' figures are kept.
+                "batch_size": args.batch_size or "preset", "lr": args.lr or "preset"}
+    # One entry per code, seed, predictor, precision, schedule, batch, lr and data size: other runs' figures are kept.
     suffix = ("" if args.predictor == "transformer" else f"-{args.predictor}") + \
         (f"-{args.precision}" if args.precision else "") + ("" if args.steps == 5000 else f"-{args.steps}steps") + \
-        (f"-batch{args.batch_size}" if args.batch_size else "") + \
+        (f"-batch{args.batch_size}" if args.batch_size else "") + (f"-lr{args.lr:g}" if args.lr else "") + \
         ("" if episodes == load_preset("physics").collect.episodes else f"-{episodes}episodes")
     names = {f"{c}-seed{args.seed}{suffix}": c for c in codes}
     results = run_sections(list(names), {name: (lambda c=c: section(c)) for name, c in names.items()},
